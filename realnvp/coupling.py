@@ -1,0 +1,319 @@
+"""Coupling layers, masks and invertible normalisation for vector RealNVP flows.
+
+A vector flow keeps its state as two tensors, ``a`` and ``b``: the two halves of a fixed partition of the
+coordinates (see :func:`partition`). Each layer maps ``(a, b) -> (a', b', log_det)`` and has an exact inverse, so
+no layer ever gathers with a boolean mask or writes into a clone: that is what makes a training step cheap.
+
+- :class:`AffineCoupling` — ``y = x * exp(s(c)) + t(c)`` on one half, conditioned on the other (RealNVP,
+  Dinh et al. 2017); ``log|det J| = sum(s)``.
+- :class:`AdditiveCoupling` — ``y = x + t(c)`` (NICE, Dinh et al. 2015); volume preserving.
+- :class:`ActNorm` and :class:`BatchNormFlow` — per-coordinate affine normalisation with exact log-dets.
+- :class:`Permute` — a fixed random permutation across both halves (zero log-det).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+__all__ = [
+    "MASKS",
+    "SCALES",
+    "COUPLINGS",
+    "NORMS",
+    "partition",
+    "merge",
+    "MLP",
+    "AffineCoupling",
+    "AdditiveCoupling",
+    "ActNorm",
+    "BatchNormFlow",
+    "Permute",
+]
+
+MASKS = ("alternate", "parity", "random")
+SCALES = ("tanh", "softplus", "exp")
+COUPLINGS = ("affine", "additive")
+NORMS = ("none", "actnorm", "batchnorm")
+
+
+def partition(dim: int, mask: str) -> tuple[Tensor, Tensor]:
+    """Index sets ``(A, B)`` of the two halves a flow alternates between.
+
+    ``alternate`` splits first half / second half (the seed's alternating halves), ``parity`` even / odd
+    coordinates, ``random`` first / second half with a :class:`Permute` layer before every coupling.
+
+    >>> partition(4, "parity")
+    (tensor([0, 2]), tensor([1, 3]))
+    """
+    if dim < 2:
+        raise ValueError(f"a coupling flow needs dim >= 2, got {dim}")
+    if mask not in MASKS:
+        raise ValueError(f"unknown mask {mask!r}; accepted: {', '.join(MASKS)}")
+    idx = torch.arange(dim)
+    if mask == "parity":
+        return idx[0::2].clone(), idx[1::2].clone()
+    return idx[: dim // 2].clone(), idx[dim // 2 :].clone()
+
+
+def merge(a: Tensor, b: Tensor, index_a: Tensor, index_b: Tensor) -> Tensor:
+    """Put the halves back into their coordinates: the inverse of ``x[:, index_a], x[:, index_b]``."""
+    if index_a.numel() == a.shape[1] and _is_prefix(index_a):
+        return torch.cat([a, b], dim=1)
+    out = a.new_empty(a.shape[0], a.shape[1] + b.shape[1])
+    out[:, index_a.to(a.device)] = a
+    out[:, index_b.to(a.device)] = b
+    return out
+
+
+def _is_prefix(index: Tensor) -> bool:
+    return bool(torch.equal(index, torch.arange(index.numel())))
+
+
+class MLP(nn.Sequential):
+    """The conditioner: ``Linear → ReLU`` blocks and a zero-initialised output layer (the flow starts as identity).
+
+    >>> net = MLP(1, (64, 64), 2)
+    >>> net(torch.zeros(5, 1)).shape
+    torch.Size([5, 2])
+    """
+
+    def __init__(self, in_dim: int, hidden_dims: tuple[int, ...], out_dim: int):
+        layers: list[nn.Module] = []
+        prev = in_dim
+        for width in hidden_dims:
+            layers += [nn.Linear(prev, width), nn.ReLU()]
+            prev = width
+        last = nn.Linear(prev, out_dim)
+        nn.init.zeros_(last.weight)
+        nn.init.zeros_(last.bias)
+        layers.append(last)
+        super().__init__(*layers)
+
+
+def _softplus_offset(eps: float) -> float:
+    # softplus(offset) + eps == 1, so a zero conditioner output means scale 1 (identity).
+    return math.log(math.expm1(1.0 - eps))
+
+
+class AffineCoupling(nn.Module):
+    """Affine coupling: the transformed half becomes ``x * exp(s(c)) + t(c)``, c the conditioning half.
+
+    ``scale`` chooses how the raw network output ``r`` becomes the log-scale ``s``:
+    ``"tanh"`` → ``s = bound * tanh(r / bound)`` (smoothly bounded by ``±bound``, slope 1 at 0),
+    ``"softplus"`` → ``s = log(softplus(r + c) + eps)`` (scale in ``(eps, ∞)``, 1 at r = 0),
+    ``"exp"`` → ``s = r`` (unbounded: it can blow up, on purpose).
+
+    ``transform_b`` says which half is transformed: True transforms ``b`` conditioned on ``a``.
+
+    >>> layer = AffineCoupling(1, 1, (16,), transform_b=True)
+    >>> a, b = torch.randn(3, 1), torch.randn(3, 1)
+    >>> a2, b2, log_det = layer(a, b)
+    >>> torch.allclose(layer.inverse(a2, b2)[1], b)
+    True
+    """
+
+    def __init__(
+        self,
+        dim_a: int,
+        dim_b: int,
+        hidden_dims: tuple[int, ...] = (64, 64),
+        *,
+        transform_b: bool = True,
+        scale: str = "tanh",
+        scale_bound: float = 2.0,
+    ):
+        super().__init__()
+        if scale not in SCALES:
+            raise ValueError(f"unknown scale {scale!r}; accepted: {', '.join(SCALES)}")
+        if not scale_bound > 0:
+            raise ValueError(f"scale_bound must be > 0, got {scale_bound}")
+        self.transform_b = transform_b
+        self.scale = scale
+        self.scale_bound = float(scale_bound)
+        self.softplus_eps = 1e-3
+        self.softplus_offset = _softplus_offset(self.softplus_eps)
+        d_cond, d_trans = (dim_a, dim_b) if transform_b else (dim_b, dim_a)
+        self.d_trans = d_trans
+        self.net = MLP(d_cond, tuple(hidden_dims), 2 * d_trans)
+
+    def log_scale_shift(self, cond: Tensor) -> tuple[Tensor, Tensor]:
+        """The log-scale ``s`` and shift ``t`` the conditioner gives for the conditioning half ``cond``."""
+        raw = self.net(cond)
+        r, t = raw[:, : self.d_trans], raw[:, self.d_trans :]
+        if self.scale == "tanh":
+            s = self.scale_bound * torch.tanh(r / self.scale_bound)
+        elif self.scale == "softplus":
+            s = torch.log(nn.functional.softplus(r + self.softplus_offset) + self.softplus_eps)
+        else:
+            s = r
+        return s, t
+
+    def forward(self, a: Tensor, b: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        cond, x = (a, b) if self.transform_b else (b, a)
+        s, t = self.log_scale_shift(cond)
+        y = x * torch.exp(s) + t
+        log_det = s.sum(dim=1)
+        return (a, y, log_det) if self.transform_b else (y, b, log_det)
+
+    def inverse(self, a: Tensor, b: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        cond, y = (a, b) if self.transform_b else (b, a)
+        s, t = self.log_scale_shift(cond)
+        x = (y - t) * torch.exp(-s)
+        log_det = -s.sum(dim=1)
+        return (a, x, log_det) if self.transform_b else (x, b, log_det)
+
+
+class AdditiveCoupling(nn.Module):
+    """Additive (NICE) coupling: the transformed half becomes ``x + t(c)``; ``log|det J| = 0``.
+
+    >>> layer = AdditiveCoupling(1, 1, (16,))
+    >>> a, b = torch.randn(3, 1), torch.randn(3, 1)
+    >>> layer(a, b)[2]
+    tensor([0., 0., 0.])
+    """
+
+    def __init__(self, dim_a: int, dim_b: int, hidden_dims: tuple[int, ...] = (64, 64), *, transform_b=True):
+        super().__init__()
+        self.transform_b = transform_b
+        d_cond, d_trans = (dim_a, dim_b) if transform_b else (dim_b, dim_a)
+        self.net = MLP(d_cond, tuple(hidden_dims), d_trans)
+
+    def log_scale_shift(self, cond: Tensor) -> tuple[Tensor, Tensor]:
+        t = self.net(cond)
+        return torch.zeros_like(t), t
+
+    def forward(self, a: Tensor, b: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        zero = a.new_zeros(a.shape[0])
+        if self.transform_b:
+            return a, b + self.net(a), zero
+        return a + self.net(b), b, zero
+
+    def inverse(self, a: Tensor, b: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        zero = a.new_zeros(a.shape[0])
+        if self.transform_b:
+            return a, b - self.net(a), zero
+        return a - self.net(b), b, zero
+
+
+class ActNorm(nn.Module):
+    """Per-coordinate affine map ``y = (x - loc) * exp(-log_scale)`` (Glow's ActNorm), data-initialised.
+
+    On the first training batch ``loc``/``log_scale`` are set so the output has zero mean and unit variance;
+    afterwards they are ordinary parameters. ``log|det J| = -sum(log_scale)``, identical in train and eval.
+
+    >>> norm = ActNorm(1, 1)
+    >>> a, b, log_det = norm(torch.randn(8, 1), torch.randn(8, 1))
+    >>> log_det.shape
+    torch.Size([8])
+    """
+
+    def __init__(self, dim_a: int, dim_b: int):
+        super().__init__()
+        self.loc_a = nn.Parameter(torch.zeros(dim_a))
+        self.loc_b = nn.Parameter(torch.zeros(dim_b))
+        self.log_scale_a = nn.Parameter(torch.zeros(dim_a))
+        self.log_scale_b = nn.Parameter(torch.zeros(dim_b))
+        self.register_buffer("initialised", torch.tensor(False))
+
+    @torch.no_grad()
+    def _initialise(self, a: Tensor, b: Tensor) -> None:
+        for x, loc, log_scale in ((a, self.loc_a, self.log_scale_a), (b, self.loc_b, self.log_scale_b)):
+            loc.copy_(x.mean(0))
+            log_scale.copy_(torch.log(x.std(0).clamp_min(1e-3)))
+        self.initialised.fill_(True)
+
+    def _log_det(self, n: int, like: Tensor) -> Tensor:
+        return (-(self.log_scale_a.sum() + self.log_scale_b.sum())).expand(n).to(like.dtype)
+
+    def forward(self, a: Tensor, b: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        if self.training and not bool(self.initialised) and a.shape[0] > 1:
+            self._initialise(a, b)
+        a = (a - self.loc_a) * torch.exp(-self.log_scale_a)
+        b = (b - self.loc_b) * torch.exp(-self.log_scale_b)
+        return a, b, self._log_det(a.shape[0], a)
+
+    def inverse(self, a: Tensor, b: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        a = a * torch.exp(self.log_scale_a) + self.loc_a
+        b = b * torch.exp(self.log_scale_b) + self.loc_b
+        return a, b, -self._log_det(a.shape[0], a)
+
+
+class BatchNormFlow(nn.Module):
+    """Batch normalisation as an invertible flow layer (RealNVP, Dinh et al. 2017, section 3.7).
+
+    Training mode normalises with the batch's mean and variance (so the log-det depends on the batch, and is the
+    exact log-det of that map); evaluation mode uses running averages, a fixed affine map. Both are followed by a
+    learnable per-coordinate ``exp(log_gamma)`` scale and ``beta`` shift.
+    ``log|det J| = sum(log_gamma - 0.5 * log(var + eps))``.
+
+    >>> norm = BatchNormFlow(1, 1).eval()
+    >>> a, b = torch.randn(4, 1), torch.randn(4, 1)
+    >>> torch.allclose(norm.inverse(*norm(a, b)[:2])[0], a, atol=1e-6)
+    True
+    """
+
+    def __init__(self, dim_a: int, dim_b: int, momentum: float = 0.05, eps: float = 1e-4):
+        super().__init__()
+        self.momentum = momentum
+        self.eps = eps
+        dim = dim_a + dim_b
+        self.dim_a = dim_a
+        self.log_gamma = nn.Parameter(torch.zeros(dim))
+        self.beta = nn.Parameter(torch.zeros(dim))
+        self.register_buffer("running_mean", torch.zeros(dim))
+        self.register_buffer("running_var", torch.ones(dim))
+
+    def _stats(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        if self.training and x.shape[0] > 1:
+            mean = x.mean(0)
+            var = x.var(0, unbiased=False)
+            with torch.no_grad():
+                self.running_mean.lerp_(mean.detach(), self.momentum)
+                self.running_var.lerp_(var.detach(), self.momentum)
+            return mean, var
+        return self.running_mean, self.running_var
+
+    def forward(self, a: Tensor, b: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        x = torch.cat([a, b], dim=1)
+        mean, var = self._stats(x)
+        inv_std = torch.rsqrt(var + self.eps)
+        y = (x - mean) * inv_std * torch.exp(self.log_gamma) + self.beta
+        log_det = (self.log_gamma + torch.log(inv_std)).sum().expand(x.shape[0])
+        return y[:, : self.dim_a], y[:, self.dim_a :], log_det
+
+    def inverse(self, a: Tensor, b: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        y = torch.cat([a, b], dim=1)
+        mean, var = self.running_mean, self.running_var
+        std = torch.sqrt(var + self.eps)
+        x = (y - self.beta) * torch.exp(-self.log_gamma) * std + mean
+        log_det = -(self.log_gamma - torch.log(std)).sum().expand(y.shape[0])
+        return x[:, : self.dim_a], x[:, self.dim_a :], log_det
+
+
+class Permute(nn.Module):
+    """A fixed (seeded) random permutation of all coordinates, applied across the two halves; log-det 0.
+
+    >>> perm = Permute(1, 1, generator=torch.Generator().manual_seed(0))
+    >>> a, b = torch.randn(3, 1), torch.randn(3, 1)
+    >>> a2, b2, _ = perm(a, b)
+    >>> torch.equal(perm.inverse(a2, b2)[0], a)
+    True
+    """
+
+    def __init__(self, dim_a: int, dim_b: int, generator: torch.Generator | None = None):
+        super().__init__()
+        self.dim_a = dim_a
+        perm = torch.randperm(dim_a + dim_b, generator=generator)
+        self.register_buffer("perm", perm)
+        self.register_buffer("inv_perm", torch.argsort(perm))
+
+    def forward(self, a: Tensor, b: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        x = torch.cat([a, b], dim=1)[:, self.perm]
+        return x[:, : self.dim_a], x[:, self.dim_a :], a.new_zeros(a.shape[0])
+
+    def inverse(self, a: Tensor, b: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        x = torch.cat([a, b], dim=1)[:, self.inv_perm]
+        return x[:, : self.dim_a], x[:, self.dim_a :], a.new_zeros(a.shape[0])
