@@ -336,3 +336,20 @@ class Trainer:
         if self.entropy is None or not self.history.heldout_nll:
             return None
         return self.history.heldout_nll[-1] - self.entropy
+
+    def view_bounds(self, margin: float = 0.25) -> tuple[float, float, float, float]:
+        """A square-ish window ``(x0, x1, y0, y1)`` around the training data (0.5–99.5 percentiles plus a margin)."""
+        lo = np.percentile(self.train_points[:, :2], 0.5, axis=0)
+        hi = np.percentile(self.train_points[:, :2], 99.5, axis=0)
+        centre, half = (lo + hi) / 2, (hi - lo).max() / 2 * (1 + margin) + 1e-9
+        return (centre[0] - half, centre[0] + half, centre[1] - half, centre[1] + half)
+
+    def log_prob_grid(
+        self, bounds: tuple[float, float, float, float] | None = None, resolution: int = 80
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Model log-density on a ``resolution²`` grid: ``(xs, ys, log_p[iy, ix])`` in the data's own units."""
+        x0, x1, y0, y1 = bounds or self.view_bounds()
+        xs, ys = np.linspace(x0, x1, resolution), np.linspace(y0, y1, resolution)
+        gx, gy = np.meshgrid(xs, ys)
+        log_p = self.log_prob(np.stack([gx.ravel(), gy.ravel()], axis=1)).reshape(resolution, resolution)
+        return xs, ys, log_p

@@ -1,0 +1,35 @@
+"""RealNVP Playground — the Streamlit entry point: page config, navigation and the sidebar.
+
+streamlit run app.py
+"""
+
+from pathlib import Path
+
+import streamlit as st
+
+st.set_page_config(page_title="RealNVP Playground", page_icon=":material/cyclone:", layout="wide")
+
+from ui.runtime import configure_process, device_picker  # noqa: E402
+
+configure_process()
+
+HERE = Path(__file__).parent
+PAGES = [  # (script, title, icon, url path); the first is the landing page
+    ("pages/playground.py", "Playground", ":material/tune:", "playground"),
+    ("pages/layers.py", "Layer by layer", ":material/layers:", "layers"),
+    ("pages/your_points.py", "Your own points", ":material/scatter_plot:", "points"),
+    ("pages/image_flows.py", "Image flows", ":material/image:", "images"),
+    ("pages/about.py", "What is this?", ":material/help:", "about"),
+]
+pages = [
+    st.Page(script, title=title, icon=icon, url_path=url, default=(i == 0))
+    for i, (script, title, icon, url) in enumerate(PAGES)
+    if (HERE / script).exists()
+]
+page = st.navigation(pages)
+
+st.sidebar.markdown("### RealNVP Playground")
+device_picker()
+st.sidebar.page_link("pages/about.py", label="What is this?", icon=":material/help:")
+
+page.run()

@@ -1,0 +1,136 @@
+"""Real browser: load the Playground, Play, watch the step count and charts move, Pause, reload from the URL.
+
+Prints the measurements the issue asks for (first update after Play, chart refreshes per second, steps/s, Pause
+latency, time to reach the entropy floor); they are reported, not asserted, since timings on shared machines are
+noisy. Behaviour is asserted. Screenshots go to tests/artifacts/.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from tests.browser import (
+    ARTIFACTS,
+    assert_no_exception,
+    chromium,
+    number_in,
+    require_browser,
+    streamlit_server,
+    wait_ready,
+)
+
+pytestmark = pytest.mark.browser
+
+COUNT_REDRAWS = """
+() => {
+  // Count chart redraws: Streamlit hands Plotly new data on each update, so a chart's `data` array changes.
+  window.__redraws = 0;
+  if (window.__redrawTimer) clearInterval(window.__redrawTimer);
+  const seen = new Map();
+  window.__redrawTimer = setInterval(() => {
+    document.querySelectorAll('.js-plotly-plot').forEach((el, i) => {
+      if (el.data && seen.has(i) && seen.get(i) !== el.data) window.__redraws += 1;
+      seen.set(i, el.data);
+    });
+  }, 15);
+  return document.querySelectorAll('.js-plotly-plot').length;
+}
+"""
+
+
+def test_playground_play_pause_and_url(tmp_path):
+    require_browser()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    report = {}
+    with streamlit_server() as (url, _proc), chromium() as browser:
+        context = browser.new_context(viewport={"width": 1600, "height": 1300})
+        page = context.new_page()
+        t0 = time.perf_counter()
+        page.goto(url)
+        wait_ready(page)
+        page.wait_for_selector(".st-key-step-count [data-testid=stMetricValue]", timeout=60_000)
+        page.wait_for_selector(".js-plotly-plot .main-svg", timeout=60_000)
+        report["first_load_s"] = time.perf_counter() - t0
+        assert_no_exception(page)
+        assert number_in(page, "step-count") == 0
+        page.screenshot(path=str(ARTIFACTS / "playground-before.png"), full_page=True)
+
+        page.evaluate(COUNT_REDRAWS)
+        t_play = time.perf_counter()
+        page.locator(".st-key-play button").click()
+        first_update = None
+        while time.perf_counter() - t_play < 10:
+            steps = number_in(page, "step-count") or 0
+            if steps > 0:
+                first_update = time.perf_counter() - t_play
+                break
+            time.sleep(0.02)
+        assert first_update is not None, "the step count did not rise within 10 s of Play"
+        report["play_to_first_update_s"] = first_update
+
+        # measure for a few seconds: chart redraws and steps per second
+        page.evaluate(COUNT_REDRAWS)
+        s0, t_measure = number_in(page, "step-count"), time.perf_counter()
+        time.sleep(4.0)
+        redraws = page.evaluate("() => window.__redraws")
+        s1, t_end = number_in(page, "step-count"), time.perf_counter()
+        n_charts = page.locator(".js-plotly-plot").count()
+        report["chart_refreshes_per_s"] = redraws / max(n_charts, 1) / (t_end - t_measure)
+        report["steps_per_s_in_browser"] = (s1 - s0) / (t_end - t_measure)
+        assert s1 > s0, "training did not advance"
+        assert redraws > 0, "the charts did not redraw while training"
+        page.screenshot(path=str(ARTIFACTS / "playground-mid.png"), full_page=True)
+
+        # keep going until the held-out NLL gets within 0.05 of the floor (or 25 s)
+        floor_reached_at = None
+        while time.perf_counter() - t_play < 25:
+            gap_text = page.locator("[data-testid=stMetric]").nth(2).locator("[data-testid=stMetricValue]")
+            try:
+                gap = float(gap_text.inner_text().replace("+", ""))
+            except ValueError:
+                gap = None
+            if gap is not None and gap <= 0.05:
+                floor_reached_at = time.perf_counter() - t_play
+                break
+            time.sleep(0.1)
+        report["seconds_to_gap_0.05"] = floor_reached_at
+        report["heldout_nll_shown"] = number_in(page, "heldout-nll")
+
+        # Pause: the step count must stop moving
+        t_pause = time.perf_counter()
+        page.locator(".st-key-pause button").click()
+        last, stable_since = number_in(page, "step-count"), time.perf_counter()
+        while time.perf_counter() - t_pause < 5:
+            now = number_in(page, "step-count")
+            if now != last:
+                last, stable_since = now, time.perf_counter()
+            elif time.perf_counter() - stable_since > 1.0:
+                break
+            time.sleep(0.01)
+        report["pause_latency_s"] = stable_since - t_pause
+        frozen = number_in(page, "step-count")
+        time.sleep(1.0)
+        assert number_in(page, "step-count") == frozen, "training continued after Pause"
+        assert_no_exception(page)
+        page.screenshot(path=str(ARTIFACTS / "playground-converged.png"), full_page=True)
+
+        # the URL reproduces the configuration in a fresh browser context
+        page.locator(".st-key-pg-seed input").fill("7")
+        page.locator(".st-key-pg-seed input").press("Enter")
+        wait_ready(page)
+        time.sleep(0.5)
+        shared = page.url
+        assert "seed=7" in shared and "ds=moons" in shared
+        fresh = browser.new_context(viewport={"width": 1600, "height": 1300}).new_page()
+        fresh.goto(shared)
+        wait_ready(fresh)
+        fresh.wait_for_selector(".st-key-pg-seed input", timeout=60_000)
+        assert fresh.locator(".st-key-pg-seed input").input_value() == "7"
+        assert number_in(fresh, "step-count") == 0
+        assert_no_exception(fresh)
+        report["shared_url"] = shared
+    print("\nPLAYGROUND BROWSER REPORT " + json.dumps(report, indent=1))
+    (ARTIFACTS / "playground-report.json").write_text(json.dumps(report, indent=1))

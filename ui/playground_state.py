@@ -1,0 +1,99 @@
+"""The Playground's session state: one small object holding the settings, the trainer and the transport state.
+
+Streamlit glue only: the maths is in `realnvp`. Other pages read ``st.session_state["playground"].trainer``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from realnvp.settings import Settings
+from realnvp.training import Trainer
+
+__all__ = ["PlaygroundState", "FRAME_SECONDS", "TRAIN_SECONDS_PER_FRAME"]
+
+FRAME_SECONDS = 0.2  # the live view's refresh period while playing
+TRAIN_SECONDS_PER_FRAME = 0.1  # training time budget per frame when steps/frame is automatic
+HELDOUT_POINTS = 4096
+DISPLAY_POINTS = 1500  # data points drawn (the rest are still trained on)
+
+
+@dataclass
+class PlaygroundState:
+    """Settings + trainer + transport for one browser session."""
+
+    settings: Settings = field(default_factory=Settings)
+    device: str = "cpu"
+    trainer: Trainer | None = None
+    playing: bool = False
+    notice: str | None = None  # one-line message about the last reset / change
+    frame_times: deque = field(default_factory=lambda: deque(maxlen=20))  # (wall time, step) per drawn frame
+    samples: np.ndarray | None = None
+    samples_step: int = -1
+    build_error: str | None = None
+
+    def reset(self, reason: str | None = None) -> None:
+        """Build a fresh trainer from the settings (new data, new model, empty history)."""
+        s = self.settings
+        self.trainer = Trainer.for_dataset(
+            s.dataset,
+            noise=s.noise,
+            n_points=s.n_points,
+            seed=s.seed,
+            flow=s.flow_config(),
+            optim=s.optim_config(),
+            heldout_points=HELDOUT_POINTS,
+            device=self.device,
+        )
+        self.trainer.evaluate()
+        self.frame_times.clear()
+        self.samples, self.samples_step = None, -1
+        self.notice = reason
+
+    def apply(self, new: Settings) -> None:
+        """Switch to ``new`` settings: optimiser knobs change live, anything else resets the model visibly."""
+        old = self.settings
+        self.settings = new
+        if self.trainer is None or new.needs_reset(old):
+            changed = [k for k, v in new.to_dict().items() if old.to_dict()[k] != v]
+            self.reset(f"Model reset because {', '.join(changed)} changed." if changed else None)
+            return
+        if new.lr != old.lr:
+            self.trainer.set_lr(new.lr)
+        if new.batch != old.batch:
+            self.trainer.set_batch_size(new.batch)
+        if new.clip != old.clip:
+            self.trainer.set_grad_clip(new.clip)
+
+    def chunk_size(self) -> int:
+        """Steps per frame: the user's number, or as many as fit the per-frame training budget."""
+        if self.settings.steps_per_frame > 0:
+            return self.settings.steps_per_frame
+        per_step = self.trainer.last_step_time if self.trainer and self.trainer.last_step_time > 0 else 0.004
+        return int(min(max(TRAIN_SECONDS_PER_FRAME / per_step, 5), 400))
+
+    def advance(self) -> int:
+        """One chunk of training followed by a held-out evaluation; returns the steps taken."""
+        taken = self.trainer.step(self.chunk_size())
+        self.trainer.evaluate()
+        return taken
+
+    def record_frame(self) -> None:
+        self.frame_times.append((time.perf_counter(), self.trainer.step_count if self.trainer else 0))
+
+    def steps_per_second(self) -> float | None:
+        if len(self.frame_times) < 2:
+            return None
+        (t0, s0), (t1, s1) = self.frame_times[0], self.frame_times[-1]
+        return (s1 - s0) / (t1 - t0) if t1 > t0 and s1 >= s0 else None
+
+    def current_samples(self, n: int = 1500) -> np.ndarray:
+        """Model samples in data units, redrawn only when the model has moved (fixed seed: no flicker)."""
+        if self.samples is None or self.samples_step != self.trainer.step_count:
+            self.samples = self.trainer.sample(n, seed=12345)
+            self.samples_step = self.trainer.step_count
+        return self.samples
