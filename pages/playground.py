@@ -11,7 +11,7 @@ from realnvp.checkpoint import flow_to_bytes
 from realnvp.datasets import DATASETS
 from realnvp.settings import CHOICES, LIMITS, PRESETS, Settings, from_query, to_query
 from ui.playground_state import DISPLAY_POINTS, FRAME_SECONDS, PlaygroundState
-from ui.runtime import current_device
+from ui.runtime import current_device, session_id, training_slots
 
 st.html("<style>[data-testid='stMetricValue'] {font-size: 2.1rem;} .stButton button {font-size: 1.1rem;}</style>")
 
@@ -68,21 +68,27 @@ def on_preset() -> None:
         _publish_url()
 
 
+def stop_training() -> None:
+    state.playing = False
+    state.queue_position = 0
+    training_slots().release(session_id())
+
+
 def on_play() -> None:
     state.playing = True
 
 
 def on_pause() -> None:
-    state.playing = False
+    stop_training()
 
 
 def on_step() -> None:
-    state.playing = False
+    stop_training()
     state.advance()
 
 
 def on_reset() -> None:
-    state.playing = False
+    stop_training()
     state.reset("Model reset: fresh weights, same data and settings.")
 
 
@@ -190,7 +196,9 @@ with main:
     def live_view() -> None:
         trainer = state.trainer
         if state.playing:
-            state.advance()
+            state.queue_position = training_slots().request(session_id())
+            if state.queue_position == 0:
+                state.advance()
         state.record_frame()
         m = st.columns(4)
         with m[0].container(key="step-count"):
@@ -206,29 +214,34 @@ with main:
         )
         rate = state.steps_per_second()
         m[3].metric("Steps / s", "—" if rate is None or not state.playing else f"{rate:,.0f}")
+        if state.playing and state.queue_position > 0:
+            st.info(
+                f"Waiting for a free training slot ({state.queue_position - 1} ahead of you). The server shares its "
+                "CPU between visitors in turns; this resolves by itself.",
+                icon=":material/hourglass_top:",
+            )
         if trainer.history.events:
-            st.warning("⚠️ " + trainer.history.events[-1], icon=None)
+            st.warning(trainer.history.events[-1], icon=":material/warning:")
 
-        bounds = trainer.view_bounds()
-        data = trainer.train_points[:DISPLAY_POINTS]
-        xs, ys, log_p = trainer.log_prob_grid(bounds, resolution=70)
+        if state.figures is None or state.figures_step != trainer.step_count:
+            bounds = trainer.view_bounds()
+            data = trainer.train_points[:DISPLAY_POINTS]
+            xs, ys, log_p = trainer.log_prob_grid(bounds, resolution=64)
+            h = trainer.history
+            state.figures = {
+                "density": plots.density_figure(xs, ys, log_p, data=data, uirevision=f"density-{id(trainer)}"),
+                "points": plots.points_figure(
+                    data, state.current_samples(), bounds=bounds, uirevision=f"points-{id(trainer)}"
+                ),
+                "loss": plots.loss_figure(
+                    h.steps, h.train_nll, h.eval_steps, h.heldout_nll, trainer.entropy, uirevision="loss"
+                ),
+            }
+            state.figures_step = trainer.step_count
         left, right = st.columns(2)
-        left.plotly_chart(
-            plots.density_figure(xs, ys, log_p, data=data, uirevision=f"density-{id(trainer)}"),
-            key="pg-density",
-            width="stretch",
-        )
-        right.plotly_chart(
-            plots.points_figure(data, state.current_samples(), bounds=bounds, uirevision=f"points-{id(trainer)}"),
-            key="pg-points",
-            width="stretch",
-        )
-        h = trainer.history
-        st.plotly_chart(
-            plots.loss_figure(h.steps, h.train_nll, h.eval_steps, h.heldout_nll, trainer.entropy, uirevision="loss"),
-            key="pg-loss",
-            width="stretch",
-        )
+        left.plotly_chart(state.figures["density"], key="pg-density", width="stretch")
+        right.plotly_chart(state.figures["points"], key="pg-points", width="stretch")
+        st.plotly_chart(state.figures["loss"], key="pg-loss", width="stretch")
 
     live_view()
 

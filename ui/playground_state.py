@@ -34,7 +34,9 @@ class PlaygroundState:
     frame_times: deque = field(default_factory=lambda: deque(maxlen=20))  # (wall time, step) per drawn frame
     samples: np.ndarray | None = None
     samples_step: int = -1
-    build_error: str | None = None
+    figures: dict | None = None  # the last drawn figures, reused while nothing moved
+    figures_step: int = -1
+    queue_position: int = 0  # 0: training (or idle); n > 0: waiting for a training slot, n - 1 ahead
 
     def reset(self, reason: str | None = None) -> None:
         """Build a fresh trainer from the settings (new data, new model, empty history)."""
@@ -52,6 +54,7 @@ class PlaygroundState:
         self.trainer.evaluate()
         self.frame_times.clear()
         self.samples, self.samples_step = None, -1
+        self.figures, self.figures_step = None, -1
         self.notice = reason
 
     def apply(self, new: Settings) -> None:

@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import gc
 import os
+import uuid
 
 import streamlit as st
 import torch
 
-__all__ = ["configure_process", "available_devices", "device_picker", "current_device"]
+from realnvp.scheduler import TrainingSlots
+
+__all__ = [
+    "configure_process",
+    "available_devices",
+    "device_picker",
+    "current_device",
+    "training_slots",
+    "session_id",
+]
 
 
 @st.cache_resource(show_spinner=False)
@@ -59,3 +69,17 @@ def device_picker() -> str:
     detail = torch.cuda.get_device_name(0) if device == "cuda" else ("1 thread" if device == "cpu" else "")
     st.sidebar.caption(f"In use: **{labels[device]}**{' · ' + detail if detail else ''}")
     return device
+
+
+@st.cache_resource(show_spinner=False)
+def training_slots() -> TrainingSlots:
+    """The server-wide cap on sessions training at once (env REALNVP_TRAINING_SLOTS, default: CPU cores)."""
+    capacity = int(os.environ.get("REALNVP_TRAINING_SLOTS", "0") or 0) or max(1, min(os.cpu_count() or 1, 4))
+    return TrainingSlots(capacity=capacity, quantum=5.0, lease=3.0)
+
+
+def session_id() -> str:
+    """A stable id for this browser session (used for the training-slot queue)."""
+    if "session-id" not in st.session_state:
+        st.session_state["session-id"] = uuid.uuid4().hex
+    return st.session_state["session-id"]
