@@ -36,21 +36,35 @@ class PlaygroundState:
     samples_step: int = -1
     figures: dict | None = None  # the last drawn figures, reused while nothing moved
     figures_step: int = -1
+    custom_points: tuple[np.ndarray, np.ndarray] | None = None  # (train, held-out) of a user's own data
+    custom_name: str = "your points"
     queue_position: int = 0  # 0: training (or idle); n > 0: waiting for a training slot, n - 1 ahead
 
     def reset(self, reason: str | None = None) -> None:
         """Build a fresh trainer from the settings (new data, new model, empty history)."""
         s = self.settings
-        self.trainer = Trainer.for_dataset(
-            s.dataset,
-            noise=s.noise,
-            n_points=s.n_points,
-            seed=s.seed,
-            flow=s.flow_config(),
-            optim=s.optim_config(),
-            heldout_points=HELDOUT_POINTS,
-            device=self.device,
-        )
+        if self.custom_points is not None:
+            train, heldout = self.custom_points
+            self.trainer = Trainer(
+                train,
+                heldout,
+                s.flow_config(),
+                s.optim_config(),
+                seed=s.seed,
+                device=self.device,
+                name=self.custom_name,
+            )
+        else:
+            self.trainer = Trainer.for_dataset(
+                s.dataset,
+                noise=s.noise,
+                n_points=s.n_points,
+                seed=s.seed,
+                flow=s.flow_config(),
+                optim=s.optim_config(),
+                heldout_points=HELDOUT_POINTS,
+                device=self.device,
+            )
         self.trainer.evaluate()
         self.frame_times.clear()
         self.samples, self.samples_step = None, -1
