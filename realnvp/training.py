@@ -172,6 +172,31 @@ class Trainer:
         weight_decay = o.weight_decay if o.optimizer == "adamw" else 0.0
         return FlatAdam(self.flat.param, lr=o.lr, weight_decay=weight_decay)
 
+    def to(self, device: str | torch.device) -> Trainer:
+        """Move the model, its optimiser state and the data to ``device``, keeping the run (e.g. GPU → CPU)."""
+        device = torch.device(device)
+        if device == self.device:
+            return self
+        opt_state = (
+            {k: v.detach().to(device) for k, v in self.optimizer.state_tensors().items()}
+            if isinstance(self.optimizer, FlatAdam)
+            else None
+        )
+        self.model.to(device)
+        self.flat = flatten_parameters(self.model)
+        self.optimizer = self._make_optimizer()
+        if opt_state is not None:
+            for k, v in self.optimizer.state_tensors().items():
+                v.copy_(opt_state[k])
+        self._apply_lr()
+        self.device = device
+        self.x_train = self.x_train.to(device)
+        self.x_heldout = self.x_heldout.to(device)
+        self._order = torch.empty(0, dtype=torch.long)  # reshuffle on the new device at the next batch
+        self._cursor = 0
+        self._snapshot = self._take_snapshot()
+        return self
+
     # -- knobs that change mid-run -------------------------------------------------------------------------------
     @property
     def lr(self) -> float:

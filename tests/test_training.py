@@ -182,3 +182,17 @@ def test_sample_and_grid_are_in_data_units():
     assert log_p.shape == (40, 40)
     cell = (xs[1] - xs[0]) * (ys[1] - ys[0])
     assert 0.8 < np.exp(log_p).sum() * cell < 1.05  # most of the mass sits in the view window
+
+
+def test_moving_a_trainer_keeps_the_run():
+    trainer = small_trainer(lr=3e-3)
+    trainer.step(30)
+    reference = small_trainer(lr=3e-3)
+    reference.step(60)
+    # pretend it lived elsewhere so `to("cpu")` does the full move (weights, optimiser state, data)
+    trainer.device = torch.device("meta")
+    trainer.to("cpu")
+    assert trainer.device == torch.device("cpu") and trainer.step_count == 30
+    trainer.step(30)
+    assert trainer.step_count == 60 and math.isfinite(trainer.evaluate())
+    assert trainer.history.train_nll[:30] == reference.history.train_nll[:30]

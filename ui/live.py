@@ -7,10 +7,12 @@ with its own session-state slot and widget-key prefix. The Playground's keys are
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import fields, replace
 
 import streamlit as st
+import torch
 
 from realnvp import plots
 from realnvp.checkpoint import flow_to_bytes
@@ -91,7 +93,24 @@ class LiveView:
 
     def on_step(self) -> None:
         self.stop_training()
-        self.state.advance()
+        self._advance_safely()
+
+    def _advance_safely(self) -> None:
+        """Train one chunk; a GPU running out of memory falls back to the CPU, any other failure pauses.
+
+        The model and its history are kept either way.
+        """
+        state = self.state
+        try:
+            state.advance()
+        except torch.cuda.OutOfMemoryError:
+            state.trainer.to("cpu")
+            state.device = "cpu"
+            st.session_state["device"] = "cpu"
+            state.notice = "The GPU ran out of memory: training moved to the CPU, the model and its history are kept."
+        except (RuntimeError, ValueError) as err:
+            self.stop_training()
+            state.notice = f"Training paused after an error ({type(err).__name__}: {err}). The model is kept."
 
     def on_reset(self) -> None:
         self.stop_training()
@@ -202,11 +221,14 @@ class LiveView:
 
     def _frame(self) -> None:
         state, trainer = self.state, self.state.trainer
-        if state.playing:
+        # A busy server can queue timed reruns back to back; only train when a frame period has really passed,
+        # so queued reruns drain quickly and Pause is not stuck behind them.
+        due = time.perf_counter() - state.last_frame_end >= 0.6 * FRAME_SECONDS
+        if state.playing and due:
             state.queue_position = training_slots().request(self.slot_id)
             if state.queue_position == 0:
-                state.advance()
-        state.record_frame()
+                self._advance_safely()
+            state.record_frame()
         m = st.columns(4)
         with m[0].container(key=self.key("step-count")):
             st.metric("Step", f"{trainer.step_count:,}")
@@ -251,6 +273,7 @@ class LiveView:
         left.plotly_chart(state.figures["density"], key=f"{self.widget_prefix}density", width="stretch")
         right.plotly_chart(state.figures["points"], key=f"{self.widget_prefix}points", width="stretch")
         st.plotly_chart(state.figures["loss"], key=f"{self.widget_prefix}loss", width="stretch")
+        state.last_frame_end = time.perf_counter()
 
     def downloads(self) -> None:
         trainer = self.state.trainer
