@@ -223,8 +223,10 @@ class LiveView:
         state, trainer = self.state, self.state.trainer
         # A busy server can queue timed reruns back to back; only train when a frame period has really passed,
         # so queued reruns drain quickly and Pause is not stuck behind them.
-        due = time.perf_counter() - state.last_frame_end >= 0.6 * FRAME_SECONDS
+        now = time.perf_counter()
+        due = now - state.last_trained_at >= 0.6 * FRAME_SECONDS
         if state.playing and due:
+            state.last_trained_at = now
             state.queue_position = training_slots().request(self.slot_id)
             if state.queue_position == 0:
                 self._advance_safely()
@@ -273,7 +275,6 @@ class LiveView:
         left.plotly_chart(state.figures["density"], key=f"{self.widget_prefix}density", width="stretch")
         right.plotly_chart(state.figures["points"], key=f"{self.widget_prefix}points", width="stretch")
         st.plotly_chart(state.figures["loss"], key=f"{self.widget_prefix}loss", width="stretch")
-        state.last_frame_end = time.perf_counter()
 
     def downloads(self) -> None:
         trainer = self.state.trainer

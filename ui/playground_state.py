@@ -38,7 +38,7 @@ class PlaygroundState:
     figures_step: int = -1
     custom_points: tuple[np.ndarray, np.ndarray] | None = None  # (train, held-out) of a user's own data
     custom_name: str = "your points"
-    last_frame_end: float = 0.0
+    last_trained_at: float = 0.0
     queue_position: int = 0  # 0: training (or idle); n > 0: waiting for a training slot, n - 1 ahead
 
     def reset(self, reason: str | None = None) -> None:

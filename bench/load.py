@@ -1,0 +1,132 @@
+"""A room full of browsers: N sessions press Play on the default preset at once, plus one late visitor.
+
+Starts `streamlit run app.py` on 127.0.0.1 (loopback only), opens N Playwright browser contexts in Debian's Chromium,
+presses Play in each, lets them train for a fixed time, then prints per-session steps and chart refreshes, errors
+seen, the late visitor's time to first chart and the server's peak RSS. Bounded in count and time.
+
+    python bench/load.py --sessions 12 --seconds 60
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.browser import ARTIFACTS, chromium, number_in, streamlit_server, wait_ready  # noqa: E402
+
+COUNT_REDRAWS = """
+() => {
+  window.__redraws = 0;
+  const seen = new Map();
+  window.__redrawTimer = setInterval(() => {
+    document.querySelectorAll('.js-plotly-plot').forEach((el, i) => {
+      if (el.data && seen.has(i) && seen.get(i) !== el.data) window.__redraws += 1;
+      seen.set(i, el.data);
+    });
+  }, 50);
+}
+"""
+
+
+def rss_of_tree(pid: int) -> int:
+    """Resident memory (bytes) of a process and its children, from /proc."""
+    total = 0
+    pids = [pid]
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        pids += [int(c) for c in children]
+    except OSError:
+        pass
+    for p in pids:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+        except OSError:
+            pass
+    return total
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=int, default=12)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--late-after", type=float, default=20.0, help="seconds after Play when the late visitor comes")
+    args = parser.parse_args()
+    sessions = max(1, min(args.sessions, 40))
+    seconds = max(5.0, min(args.seconds, 600.0))
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+
+    peak_rss = [0]
+    stop = threading.Event()
+    report: dict = {"sessions": sessions, "seconds": seconds}
+    with streamlit_server() as (url, proc), chromium() as browser:
+
+        def watch_memory():
+            while not stop.is_set():
+                peak_rss[0] = max(peak_rss[0], rss_of_tree(proc.pid))
+                time.sleep(0.5)
+
+        threading.Thread(target=watch_memory, daemon=True).start()
+        pages, errors = [], []
+        for i in range(sessions):
+            page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+            page.on("pageerror", lambda e, i=i: errors.append(f"session {i}: {e}"))
+            page.goto(url)
+            pages.append(page)
+        for page in pages:
+            wait_ready(page, timeout=120)
+            page.wait_for_selector(".st-key-play button", timeout=120_000)
+        for page in pages:
+            page.evaluate(COUNT_REDRAWS)
+            page.locator(".st-key-play button").click()
+        t0 = time.perf_counter()
+        late = None
+        while time.perf_counter() - t0 < seconds:
+            if late is None and time.perf_counter() - t0 >= args.late_after:
+                visitor = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+                start = time.perf_counter()
+                visitor.goto(url)
+                visitor.wait_for_selector(".js-plotly-plot .main-svg", timeout=120_000)
+                late = time.perf_counter() - start
+                visitor.context.close()
+            time.sleep(1.0)
+        rows = []
+        for i, page in enumerate(pages):
+            steps = number_in(page, "step-count") or 0
+            redraws = page.evaluate("() => window.__redraws")
+            waiting = page.get_by_text("Waiting for a free training slot").count() > 0
+            exceptions = page.locator("[data-testid=stException]").count()
+            if exceptions:
+                errors.append(f"session {i}: exception shown on the page")
+            rows.append({"session": i, "steps": steps, "chart_refreshes": redraws, "waiting_at_end": waiting})
+            page.locator(".st-key-pause button").click()
+        stop.set()
+        report.update(
+            rows=rows,
+            errors=errors,
+            late_visitor_first_chart_s=late,
+            server_peak_rss_mb=peak_rss[0] / 2**20,
+            slowest_over_fastest=min(r["steps"] for r in rows) / max(max(r["steps"] for r in rows), 1),
+        )
+    print(f"{'session':>7s} {'steps':>7s} {'refreshes':>9s} {'waiting':>7s}")
+    for r in report["rows"]:
+        print(f"{r['session']:7d} {r['steps']:7.0f} {r['chart_refreshes']:9d} {r['waiting_at_end']!s:>7s}")
+    print(
+        f"errors: {len(report['errors'])}  late visitor first chart: {report['late_visitor_first_chart_s']:.1f} s  "
+        f"server peak RSS: {report['server_peak_rss_mb']:.0f} MB  slowest/fastest steps: "
+        f"{report['slowest_over_fastest']:.2f}"
+    )
+    (ARTIFACTS / "load-report.json").write_text(json.dumps(report, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
