@@ -259,10 +259,10 @@ class LiveView:
         if state.figures is None or state.figures_step != trainer.step_count:
             bounds = trainer.view_bounds()
             data = trainer.train_points[:DISPLAY_POINTS]
-            xs, ys, log_p = trainer.log_prob_grid(bounds, resolution=64)
+            xs, ys, log_p = trainer.log_prob_grid(bounds, resolution=56)
             h = trainer.history
             state.figures = {
-                "density": plots.density_figure(xs, ys, log_p, data=data, uirevision=f"density-{id(trainer)}"),
+                "density": plots.density_figure(xs, ys, log_p, uirevision=f"density-{id(trainer)}"),
                 "points": plots.points_figure(
                     data, state.current_samples(), bounds=bounds, uirevision=f"points-{id(trainer)}"
                 ),
