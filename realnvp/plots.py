@@ -11,7 +11,15 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-__all__ = ["points_figure", "density_figure", "loss_figure", "downsample_curve", "binned_mean", "ema"]
+__all__ = [
+    "points_figure",
+    "density_figure",
+    "loss_figure",
+    "scores_figure",
+    "downsample_curve",
+    "binned_mean",
+    "ema",
+]
 
 FONT = dict(size=16)
 DATA_COLOR = "rgba(90, 90, 90, 0.45)"
@@ -204,3 +212,43 @@ def loss_figure(
         fig.update_yaxes(range=[lo - pad, hi + pad])
     fig.update_xaxes(title_text="step")
     return _layout(fig, title, uirevision, height=360)
+
+
+def scores_figure(
+    points: np.ndarray,
+    log_density: np.ndarray,
+    threshold: float | None = None,
+    uirevision: str = "scores",
+    title: str = "Every point coloured by the model's log-density",
+) -> go.Figure:
+    """Points coloured by log p(x), with those below ``threshold`` ringed in red."""
+    lo = float(np.quantile(log_density, 0.01)) if len(log_density) else 0.0
+    fig = go.Figure(
+        go.Scattergl(
+            x=points[:, 0],
+            y=points[:, 1],
+            mode="markers",
+            name="points",
+            marker=dict(
+                size=5,
+                color=np.maximum(log_density, lo),
+                colorscale="Viridis",
+                colorbar=dict(title=dict(text="log p"), thickness=14),
+            ),
+            hovertemplate="x %{x:.3g}<br>y %{y:.3g}<br>log p %{marker.color:.2f}<extra></extra>",
+        )
+    )
+    if threshold is not None:
+        low = log_density <= threshold
+        fig.add_trace(
+            go.Scattergl(
+                x=points[low, 0],
+                y=points[low, 1],
+                mode="markers",
+                name=f"below threshold ({int(low.sum())})",
+                marker=dict(size=11, color="rgba(0,0,0,0)", line=dict(color="red", width=2)),
+                hoverinfo="skip",
+            )
+        )
+    _square_axes(fig, None)
+    return _layout(fig, title, uirevision)
