@@ -114,7 +114,7 @@ prev.plotly_chart(
     plots.points_figure(candidate["points"][:5000], None, title="Your points"), key="pts-preview", width="stretch"
 )
 rep.markdown("**What was done**")
-rep.code(report.summary(), language=None)
+rep.code(report.summary(), language=None, wrap_lines=True)
 
 
 def train_on_candidate() -> None:
