@@ -57,7 +57,7 @@ def on_pick() -> None:
         st.session_state["layers-y"] = float(picked[0]["y"])
 
 
-st.title("🧅 Layer by layer")
+st.title("Layer by layer")
 st.caption(
     "Every step of a RealNVP is exact and inspectable: watch each coupling layer move the points, see what it "
     "stretches and squeezes, and read log p(x) as an exact sum of parts."
@@ -76,7 +76,7 @@ else:
         c1, c2, c3 = st.columns([2, 1, 1], vertical_alignment="bottom")
         c1.selectbox("Data set", DATASETS, key="layers-own-dataset")
         c2.number_input("Seed", min_value=0, max_value=10_000, value=0, step=1, key="layers-own-seed")
-        c3.button("Retrain", key="layers-retrain", on_click=request_retrain, icon="🔁")
+        c3.button("Retrain", key="layers-retrain", on_click=request_retrain, icon=":material/refresh:")
     trainer = st.session_state.get(OWN_MODEL)
     if trainer is None or st.session_state.pop("layers_retrain", False):
         dataset = st.session_state.get("layers-own-dataset", "moons")
@@ -280,11 +280,11 @@ with c2, st.container(key="layers-roundtrip-far"):
     st.metric(f"… on far-away points (±{FAR_EXTENT:g}σ)", f"{on_far.flow:.1e}", border=True)
 with c3:
     if on_data.flow < 1e-4 and on_far.relative < 1e-3 and on_far.n_nonfinite == 0:
-        st.badge("Invertible to float32 precision", icon="✅", color="green")
+        st.badge("Invertible to float32 precision", icon=":material/check_circle:", color="green")
     elif on_data.flow < 1e-4:
-        st.badge("Exact on the data, not far away", icon="⚠️", color="orange")
+        st.badge("Exact on the data, not far away", icon=":material/warning:", color="orange")
     else:
-        st.badge("Numerically unstable", icon="❌", color="red")
+        st.badge("Numerically unstable", icon=":material/error:", color="red")
     st.caption(
         f"Relative error far away: {on_far.relative:.1e}"
         + (f"; {on_far.n_nonfinite} far points overflowed." if on_far.n_nonfinite else ".")
