@@ -28,6 +28,12 @@ pages = [
 ]
 page = st.navigation(pages)
 
+# Training runs only while its page is on screen: leaving a page pauses its model (kept in the session).
+for key, title in (("playground", "Playground"), ("points_playground", "Your own points")):
+    state = st.session_state.get(key)
+    if state is not None and page.title != title and state.playing:
+        state.stop_training()
+
 st.sidebar.markdown("### RealNVP Playground")
 device_picker()
 st.sidebar.page_link("pages/about.py", label="What is this?", icon=":material/help:")

@@ -23,14 +23,23 @@ from tests.browser import ARTIFACTS, chromium, number_in, streamlit_server, wait
 
 COUNT_REDRAWS = """
 () => {
+  // Count chart refreshes that show new content: a signature of each chart's numbers changes.
+  const sig = (el) => (el.data || []).map((tr) => {
+    const flat = (a) => (a && a.length ? Array.from(a).slice(0, 40).flat() : []);
+    const v = flat(tr.z).concat(flat(tr.y)).slice(0, 60);
+    return (tr.y ? tr.y.length : 0) + ':' + v.reduce((s, x) => s + (+x || 0), 0).toFixed(6);
+  }).join('|') + JSON.stringify((el.layout && el.layout.annotations || []).map((a) => a.text));
   window.__redraws = 0;
+  if (window.__redrawTimer) clearInterval(window.__redrawTimer);
   const seen = new Map();
   window.__redrawTimer = setInterval(() => {
     document.querySelectorAll('.js-plotly-plot').forEach((el, i) => {
-      if (el.data && seen.has(i) && seen.get(i) !== el.data) window.__redraws += 1;
-      seen.set(i, el.data);
+      const s = sig(el);
+      if (seen.has(i) && seen.get(i) !== s) window.__redraws += 1;
+      seen.set(i, s);
     });
-  }, 50);
+  }, 25);
+  return document.querySelectorAll('.js-plotly-plot').length;
 }
 """
 

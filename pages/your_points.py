@@ -123,7 +123,7 @@ def train_on_candidate() -> None:
     if state is None:
         state = PlaygroundState(device=current_device())
         ss["points_playground"] = state
-    state.playing = False
+    state.stop_training()
     state.custom_points = (train, heldout)
     state.custom_name = str(candidate["filename"]).rsplit(".", 1)[0][:40] or "your points"
     state.reset(f"Training on {len(train):,} of your points; {len(heldout):,} held out to measure the fit.")

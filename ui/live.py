@@ -7,6 +7,8 @@ with its own session-state slot and widget-key prefix. The Playground's keys are
 
 from __future__ import annotations
 
+import json
+import os
 import time
 from collections.abc import Callable
 from dataclasses import fields, replace
@@ -22,6 +24,8 @@ from ui.playground_state import DISPLAY_POINTS, FRAME_SECONDS, PlaygroundState
 from ui.runtime import current_device, session_id, training_slots
 
 __all__ = ["LiveView", "BIG_FONT_CSS"]
+
+FRAME_LOG = os.environ.get("REALNVP_FRAME_LOG")  # benchmarks: append one JSON line per live frame
 
 BIG_FONT_CSS = "<style>[data-testid='stMetricValue'] {font-size: 2.1rem;} .stButton button {font-size: 1.1rem;}</style>"
 
@@ -84,33 +88,17 @@ class LiveView:
             self.on_settings(self.state.settings)
 
     def stop_training(self) -> None:
-        self.state.playing = False
-        self.state.queue_position = 0
-        training_slots().release(self.slot_id)
+        self.state.stop_training()
 
     def on_play(self) -> None:
-        self.state.playing = True
+        self.state.start_training(training_slots(), self.slot_id)
 
     def on_step(self) -> None:
         self.stop_training()
-        self._advance_safely()
-
-    def _advance_safely(self) -> None:
-        """Train one chunk; a GPU running out of memory falls back to the CPU, any other failure pauses.
-
-        The model and its history are kept either way.
-        """
-        state = self.state
         try:
-            state.advance()
-        except torch.cuda.OutOfMemoryError:
-            state.trainer.to("cpu")
-            state.device = "cpu"
-            st.session_state["device"] = "cpu"
-            state.notice = "The GPU ran out of memory: training moved to the CPU, the model and its history are kept."
-        except (RuntimeError, ValueError) as err:
-            self.stop_training()
-            state.notice = f"Training paused after an error ({type(err).__name__}: {err}). The model is kept."
+            self.state.advance()
+        except (RuntimeError, ValueError) as err:  # includes CUDA out-of-memory
+            self._handle_training_error(err)
 
     def on_reset(self) -> None:
         self.stop_training()
@@ -215,34 +203,74 @@ class LiveView:
             st.info(state.notice)
 
     def live(self) -> None:
-        """The part that refreshes while training (a timed fragment; nothing runs while paused)."""
-        fragment = st.fragment(run_every=FRAME_SECONDS if self.state.playing else None)(self._frame)
+        """The part that refreshes while training (a timed fragment; nothing is scheduled while paused)."""
+        self._was_playing = self.state.playing
+        fragment = st.fragment(run_every=FRAME_SECONDS if self._was_playing else None)(self._frame)
         fragment()
 
     def _frame(self) -> None:
-        state, trainer = self.state, self.state.trainer
-        # A busy server can queue timed reruns back to back; only train when a frame period has really passed,
-        # so queued reruns drain quickly and Pause is not stuck behind them.
-        now = time.perf_counter()
-        due = now - state.last_trained_at >= 0.6 * FRAME_SECONDS
-        if state.playing and due:
-            state.last_trained_at = now
-            state.queue_position = training_slots().request(self.slot_id)
-            if state.queue_position == 0:
-                self._advance_safely()
+        started = time.perf_counter()
+        playing = self._frame_body()
+        if FRAME_LOG:
+            record = {
+                "t": started,
+                "playing": playing,
+                "frame_s": time.perf_counter() - started,
+                "step": self.state.trainer.step_count,
+                "slot": self.slot_id,
+            }
+            with open(FRAME_LOG, "a") as log:
+                log.write(json.dumps(record) + "\n")
+
+    def _frame_body(self) -> bool:
+        state = self.state
+        playing = state.playing
+        if playing:
+            state.worker.beat()
             state.record_frame()
+        err = state.take_error()
+        if err is not None:
+            self._handle_training_error(err)
+        if self._was_playing and not playing:
+            st.rerun()  # training stopped by itself: a full rerun shows "paused" and stops the timer
+        self._draw(state)
+        return playing
+
+    def _handle_training_error(self, err: BaseException) -> None:
+        state = self.state
+        if isinstance(err, torch.cuda.OutOfMemoryError):
+            with state.lock:
+                state.trainer.to("cpu")
+            state.device = "cpu"
+            st.session_state["device"] = "cpu"
+            state.notice = "The GPU ran out of memory: training moved to the CPU; the model and its history are kept."
+        else:
+            state.notice = f"Training stopped after an error ({type(err).__name__}: {err}). The model is kept."
+
+    def _draw(self, state: PlaygroundState) -> None:
+        with state.lock:  # read a consistent snapshot; the worker waits at most one short chunk
+            trainer = state.trainer
+            step = trainer.step_count
+            h = trainer.history
+            nll = h.heldout_nll[-1] if h.heldout_nll else float("nan")
+            gap, entropy = trainer.gap, trainer.entropy
+            event = h.events[-1] if h.events else None
+            stale = state.figures is None or state.figures_step != step
+            if stale:
+                bounds = trainer.view_bounds()
+                xs, ys, log_p = trainer.log_prob_grid(bounds, resolution=56)
+                samples = state.current_samples()
+                curves = (list(h.steps), list(h.train_nll), list(h.eval_steps), list(h.heldout_nll))
         m = st.columns(4)
         with m[0].container(key=self.key("step-count")):
-            st.metric("Step", f"{trainer.step_count:,}")
+            st.metric("Step", f"{step:,}")
         with m[1].container(key=self.key("heldout-nll")):
-            nll = trainer.history.heldout_nll[-1] if trainer.history.heldout_nll else float("nan")
             st.metric("Held-out NLL (nats)", f"{nll:.3f}")
-        gap = trainer.gap
         m[2].metric(
             "Gap to entropy floor",
             "—" if gap is None else f"{gap:+.3f}",
-            help=f"True entropy of the data: {trainer.entropy:.3f} nats"
-            if trainer.entropy is not None
+            help=f"True entropy of the data: {entropy:.3f} nats"
+            if entropy is not None
             else "Unknown for data without a known generator",
         )
         rate = state.steps_per_second()
@@ -253,24 +281,16 @@ class LiveView:
                 "CPU between visitors in turns; this resolves by itself.",
                 icon=":material/hourglass_top:",
             )
-        if trainer.history.events:
-            st.warning(trainer.history.events[-1], icon=":material/warning:")
-
-        if state.figures is None or state.figures_step != trainer.step_count:
-            bounds = trainer.view_bounds()
+        if event:
+            st.warning(event, icon=":material/warning:")
+        if stale:
             data = trainer.train_points[:DISPLAY_POINTS]
-            xs, ys, log_p = trainer.log_prob_grid(bounds, resolution=56)
-            h = trainer.history
             state.figures = {
                 "density": plots.density_figure(xs, ys, log_p, uirevision=f"density-{id(trainer)}"),
-                "points": plots.points_figure(
-                    data, state.current_samples(), bounds=bounds, uirevision=f"points-{id(trainer)}"
-                ),
-                "loss": plots.loss_figure(
-                    h.steps, h.train_nll, h.eval_steps, h.heldout_nll, trainer.entropy, uirevision="loss"
-                ),
+                "points": plots.points_figure(data, samples, bounds=bounds, uirevision=f"points-{id(trainer)}"),
+                "loss": plots.loss_figure(*curves, entropy, uirevision="loss"),
             }
-            state.figures_step = trainer.step_count
+            state.figures_step = step
         left, right = st.columns(2)
         left.plotly_chart(state.figures["density"], key=f"{self.widget_prefix}density", width="stretch")
         right.plotly_chart(state.figures["points"], key=f"{self.widget_prefix}points", width="stretch")

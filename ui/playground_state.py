@@ -5,19 +5,24 @@ Streamlit glue only: the maths is in `realnvp`. Other pages read ``st.session_st
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from realnvp.background import BackgroundTraining
+from realnvp.scheduler import TrainingSlots
 from realnvp.settings import Settings
 from realnvp.training import Trainer
 
-__all__ = ["PlaygroundState", "FRAME_SECONDS", "TRAIN_SECONDS_PER_FRAME"]
+__all__ = ["PlaygroundState", "FRAME_SECONDS", "STEP_BUTTON_STEPS"]
 
-FRAME_SECONDS = 0.25  # the live view's refresh period while playing (4 per second)
-TRAIN_SECONDS_PER_FRAME = 0.14  # training time budget per frame when steps/frame is automatic
+# Streamlit restarts a fragment's timer when a run ends, so the refresh period is this plus the frame's own time.
+FRAME_SECONDS = 0.1
+STEP_BUTTON_STEPS = 50  # what one press of Step trains (or the steps-per-frame setting when it is set)
+SLOW_MOTION_PERIOD = 0.25  # with a fixed steps-per-frame, the worker trains that many steps per period
 HELDOUT_POINTS = 4096
 DISPLAY_POINTS = 1000  # data points drawn (the rest are still trained on); cheap for software WebGL
 
@@ -29,7 +34,6 @@ class PlaygroundState:
     settings: Settings = field(default_factory=Settings)
     device: str = "cpu"
     trainer: Trainer | None = None
-    playing: bool = False
     notice: str | None = None  # one-line message about the last reset / change
     frame_times: deque = field(default_factory=lambda: deque(maxlen=20))  # (wall time, step) per drawn frame
     samples: np.ndarray | None = None
@@ -38,11 +42,47 @@ class PlaygroundState:
     figures_step: int = -1
     custom_points: tuple[np.ndarray, np.ndarray] | None = None  # (train, held-out) of a user's own data
     custom_name: str = "your points"
-    last_trained_at: float = 0.0
-    queue_position: int = 0  # 0: training (or idle); n > 0: waiting for a training slot, n - 1 ahead
+    worker: BackgroundTraining | None = None
+    lock: threading.RLock = field(default_factory=threading.RLock)  # held while the trainer is read or changed
+
+    # -- transport ----------------------------------------------------------------------------------------------------
+    @property
+    def playing(self) -> bool:
+        return self.worker is not None and self.worker.running
+
+    @property
+    def queue_position(self) -> int:
+        return self.worker.queue_position if self.playing else 0
+
+    def start_training(self, slots: TrainingSlots | None, slot_id: str) -> None:
+        """Train in a background thread (sharing the server through ``slots``) until :meth:`stop_training`."""
+        if self.playing:
+            return
+        spf = self.settings.steps_per_frame
+        self.worker = BackgroundTraining(
+            self.trainer,
+            slots=slots,
+            slot_id=slot_id,
+            chunk_steps=spf if spf > 0 else 5,
+            pace_s=SLOW_MOTION_PERIOD if spf > 0 else 0.0,
+            lock=self.lock,
+        ).start()
+
+    def stop_training(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+
+    def take_error(self) -> BaseException | None:
+        """The exception that stopped the background training, if any (reported once)."""
+        if self.worker is None or self.worker.error is None:
+            return None
+        err, self.worker.error = self.worker.error, None
+        return err
 
     def reset(self, reason: str | None = None) -> None:
         """Build a fresh trainer from the settings (new data, new model, empty history)."""
+        self.stop_training()
+        self.worker = None
         s = self.settings
         if self.custom_points is not None:
             train, heldout = self.custom_points
@@ -74,6 +114,10 @@ class PlaygroundState:
 
     def apply(self, new: Settings) -> None:
         """Switch to ``new`` settings: optimiser knobs change live, anything else resets the model visibly."""
+        with self.lock:
+            self._apply(new)
+
+    def _apply(self, new: Settings) -> None:
         old = self.settings
         self.settings = new
         if self.trainer is None or new.needs_reset(old):
@@ -86,18 +130,16 @@ class PlaygroundState:
             self.trainer.set_batch_size(new.batch)
         if new.clip != old.clip:
             self.trainer.set_grad_clip(new.clip)
-
-    def chunk_size(self) -> int:
-        """Steps per frame: the user's number, or as many as fit the per-frame training budget."""
-        if self.settings.steps_per_frame > 0:
-            return self.settings.steps_per_frame
-        per_step = self.trainer.last_step_time if self.trainer and self.trainer.last_step_time > 0 else 0.004
-        return int(min(max(TRAIN_SECONDS_PER_FRAME / per_step, 5), 400))
+        if new.steps_per_frame != old.steps_per_frame and self.worker is not None:
+            spf = new.steps_per_frame
+            self.worker.chunk_steps = spf if spf > 0 else 5
+            self.worker.pace_s = SLOW_MOTION_PERIOD if spf > 0 else 0.0
 
     def advance(self) -> int:
-        """One chunk of training followed by a held-out evaluation; returns the steps taken."""
-        taken = self.trainer.step(self.chunk_size())
-        self.trainer.evaluate()
+        """One chunk of training (the Step button) followed by a held-out evaluation; returns the steps taken."""
+        with self.lock:
+            taken = self.trainer.step(self.settings.steps_per_frame or STEP_BUTTON_STEPS)
+            self.trainer.evaluate()
         return taken
 
     def record_frame(self) -> None:

@@ -1,0 +1,111 @@
+"""Train in a background thread while a UI draws: the loop a live view needs, without blocking its redraws.
+
+:class:`BackgroundTraining` advances a :class:`~realnvp.training.Trainer` in short chunks on its own thread, evaluating
+the held-out NLL a few times a second. A UI reads the trainer while holding :attr:`BackgroundTraining.lock` (the worker
+takes the same lock around each chunk), calls :meth:`beat` on every redraw and :meth:`stop` on Pause. If the UI stops
+beating (a closed tab), the worker stops by itself. A server-wide :class:`~realnvp.scheduler.TrainingSlots` decides
+who may train right now; a worker without a slot waits and reports its place in the queue.
+
+>>> import time
+>>> from realnvp.flow import FlowConfig
+>>> from realnvp.training import Trainer
+>>> trainer = Trainer.for_dataset("moons", n_points=500, flow=FlowConfig(n_layers=2), heldout_points=100)
+>>> worker = BackgroundTraining(trainer).start()
+>>> time.sleep(0.3); worker.stop()
+>>> trainer.step_count > 0
+True
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from .scheduler import TrainingSlots
+from .training import Trainer
+
+__all__ = ["BackgroundTraining"]
+
+
+class BackgroundTraining:
+    """A worker thread that trains ``trainer`` in chunks until stopped, abandoned, or an error occurs."""
+
+    def __init__(
+        self,
+        trainer: Trainer,
+        slots: TrainingSlots | None = None,
+        slot_id: str = "worker",
+        chunk_steps: int = 10,  # steps per chunk: the lock is released between chunks
+        eval_every_s: float = 0.2,
+        abandon_after_s: float = 4.0,
+        lock: threading.RLock | None = None,
+        pace_s: float = 0.0,
+    ):
+        self.trainer = trainer
+        self.slots = slots
+        self.slot_id = slot_id
+        self.chunk_steps = int(chunk_steps)
+        self.eval_every_s = float(eval_every_s)
+        self.abandon_after_s = float(abandon_after_s)
+        self.pace_s = float(pace_s)  # > 0: at most one chunk per pace_s seconds (slow motion); 0: as fast as possible
+        self.lock = lock or threading.RLock()
+        self.queue_position = 0  # 0: training (or stopped); n > 0: waiting, n - 1 sessions ahead
+        self.error: BaseException | None = None
+        self._stop = threading.Event()
+        self._last_beat = time.monotonic()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> BackgroundTraining:
+        if not self.running:
+            self._stop.clear()
+            self.beat()
+            self._thread = threading.Thread(target=self._run, name=f"train-{self.slot_id}", daemon=True)
+            self._thread.start()
+        return self
+
+    def beat(self) -> None:
+        """Tell the worker someone is still watching (call on every redraw)."""
+        self._last_beat = time.monotonic()
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Stop after the current chunk (returns once the worker has finished it) and release the slot."""
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+        self.queue_position = 0
+        if self.slots is not None:
+            self.slots.release(self.slot_id)
+
+    def _run(self) -> None:
+        last_eval = 0.0
+        try:
+            while not self._stop.is_set():
+                if time.monotonic() - self._last_beat > self.abandon_after_s:
+                    break  # nobody is watching any more
+                if self.slots is not None:
+                    self.queue_position = self.slots.request(self.slot_id)
+                    if self.queue_position > 0:
+                        self._stop.wait(0.2)
+                        continue
+                chunk_started = time.monotonic()
+                with self.lock:
+                    self.trainer.step(self.chunk_steps)
+                    now = time.monotonic()
+                    if now - last_eval >= self.eval_every_s:
+                        self.trainer.evaluate()
+                        last_eval = now
+                time.sleep(0.0005)  # let a waiting reader take the lock
+                if self.pace_s > 0:
+                    self._stop.wait(max(0.0, self.pace_s - (time.monotonic() - chunk_started)))
+            with self.lock:
+                self.trainer.evaluate()
+        except Exception as err:  # surfaced by the UI; the trainer and its history are kept
+            self.error = err
+        finally:
+            self.queue_position = 0
+            if self.slots is not None:
+                self.slots.release(self.slot_id)
