@@ -1,0 +1,79 @@
+"""Background training: advances while watched, stops on request or when abandoned, shares slots, keeps errors."""
+
+import time
+
+from realnvp.background import BackgroundTraining
+from realnvp.flow import FlowConfig
+from realnvp.scheduler import TrainingSlots
+from realnvp.training import Trainer
+
+
+def small():
+    return Trainer.for_dataset(
+        "moons", n_points=500, flow=FlowConfig(n_layers=2, hidden_dims=(16,)), heldout_points=100
+    )
+
+
+def wait_for(predicate, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_trains_until_stopped_and_evaluates():
+    trainer = small()
+    worker = BackgroundTraining(trainer).start()
+    assert wait_for(lambda: trainer.step_count >= 50)
+    worker.stop()
+    assert not worker.running
+    stopped_at = trainer.step_count
+    time.sleep(0.2)
+    assert trainer.step_count == stopped_at
+    assert trainer.history.eval_steps and trainer.history.eval_steps[-1] == stopped_at
+
+
+def test_stops_by_itself_when_nobody_watches():
+    trainer = small()
+    worker = BackgroundTraining(trainer, abandon_after_s=0.3).start()
+    assert wait_for(lambda: not worker.running, timeout=5)
+
+
+def test_two_workers_share_one_slot_in_turns():
+    slots = TrainingSlots(capacity=1, quantum=0.2, lease=5)
+    a, b = small(), small()
+    wa = BackgroundTraining(a, slots, "a").start()
+    wb = BackgroundTraining(b, slots, "b").start()
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not (a.step_count > 30 and b.step_count > 30):
+            wa.beat()
+            wb.beat()
+            time.sleep(0.05)
+        assert a.step_count > 30 and b.step_count > 30, (a.step_count, b.step_count)
+    finally:
+        wa.stop()
+        wb.stop()
+    assert slots.status()["training"] == 0
+
+
+def test_errors_stop_the_worker_and_are_kept():
+    trainer = small()
+
+    def explode(n):
+        raise RuntimeError("boom")
+
+    trainer.step = explode
+    worker = BackgroundTraining(trainer).start()
+    assert wait_for(lambda: not worker.running)
+    assert isinstance(worker.error, RuntimeError) and "boom" in str(worker.error)
+
+
+def test_slow_motion_paces_chunks():
+    trainer = small()
+    worker = BackgroundTraining(trainer, chunk_steps=2, pace_s=0.25).start()
+    time.sleep(1.0)
+    worker.stop()
+    assert 2 <= trainer.step_count <= 12
