@@ -9,7 +9,7 @@ import streamlit as st
 
 st.set_page_config(page_title="RealNVP Playground", page_icon=":material/cyclone:", layout="wide")
 
-from ui.runtime import configure_process, device_picker  # noqa: E402
+from ui.runtime import configure_process, device_picker, run_page_safely  # noqa: E402
 
 configure_process()
 
@@ -38,4 +38,4 @@ st.sidebar.markdown("### RealNVP Playground")
 device_picker()
 st.sidebar.page_link("pages/about.py", label="What is this?", icon=":material/help:")
 
-page.run()
+run_page_safely(page)

@@ -94,3 +94,26 @@ def test_every_page_renders(page):
     at = fresh_app()
     at.switch_page(page).run()
     assert not at.exception, [e.value for e in at.exception]
+
+
+def test_a_failing_page_shows_a_friendly_error_and_keeps_the_session():
+    def script():
+        import streamlit as st
+
+        from ui.runtime import run_page_safely
+
+        st.session_state["kept"] = st.session_state.get("kept", 0) + 1
+
+        class Broken:
+            def run(self):
+                raise KeyError("oops")
+
+        run_page_safely(Broken())
+        st.write("after the page")
+
+    at = AppTest.from_function(script)
+    at.run()
+    assert not at.exception
+    assert "Something went wrong" in at.error[0].value and "kept" in at.error[0].value
+    at.run()
+    assert at.session_state["kept"] == 2

@@ -18,6 +18,7 @@ __all__ = [
     "current_device",
     "training_slots",
     "session_id",
+    "run_page_safely",
 ]
 
 
@@ -83,3 +84,17 @@ def session_id() -> str:
     if "session-id" not in st.session_state:
         st.session_state["session-id"] = uuid.uuid4().hex
     return st.session_state["session-id"]
+
+
+def run_page_safely(page) -> None:
+    """Run a page; a bug in it shows a friendly message instead of a traceback, and the session is kept."""
+    try:
+        page.run()
+    except Exception as err:  # st.rerun/st.stop are BaseExceptions and pass through untouched
+        st.error(
+            f"Something went wrong on this page ({type(err).__name__}). Your models and settings are kept: "
+            "try again, or switch to another page.",
+            icon=":material/error:",
+        )
+        with st.expander("Details for a bug report"):
+            st.code(f"{type(err).__name__}: {err}", language=None, wrap_lines=True)
