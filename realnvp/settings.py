@@ -230,7 +230,7 @@ PRESETS: dict[str, Preset] = {
     ),
     "8gaussians": Preset(
         "Eight Gaussians",
-        Settings(dataset="8gaussians", noise=0.15, layers=10),
+        Settings(dataset="8gaussians", noise=0.15, layers=10, lr=2e-3),
         "Separated modes: the flow must tear one Gaussian into eight, leaving thin bridges between them.",
     ),
 }
