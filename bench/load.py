@@ -25,17 +25,22 @@ COUNT_REDRAWS = """
 () => {
   // Count chart refreshes that show new content: a signature of each chart's numbers changes.
   const sig = (el) => (el.data || []).map((tr) => {
-    const flat = (a) => (a && a.length ? Array.from(a).slice(0, 40).flat() : []);
-    const v = flat(tr.z).concat(flat(tr.y)).slice(0, 60);
-    return (tr.y ? tr.y.length : 0) + ':' + v.reduce((s, x) => s + (+x || 0), 0).toFixed(6);
+    // arrays arrive base64-encoded ({dtype, bdata}) or as plain lists
+    const text = (v) => (v === undefined ? '' : v.bdata !== undefined ? v.bdata : JSON.stringify(v));
+    const z = text(tr.z), y = text(tr.y);
+    return z.length + ':' + z.slice(-96) + '/' + y.length + ':' + y.slice(-96);
   }).join('|') + JSON.stringify((el.layout && el.layout.annotations || []).map((a) => a.text));
   window.__redraws = 0;
+  window.__perChart = {};
   if (window.__redrawTimer) clearInterval(window.__redrawTimer);
   const seen = new Map();
   window.__redrawTimer = setInterval(() => {
     document.querySelectorAll('.js-plotly-plot').forEach((el, i) => {
       const s = sig(el);
-      if (seen.has(i) && seen.get(i) !== s) window.__redraws += 1;
+      if (seen.has(i) && seen.get(i) !== s) {
+        window.__redraws += 1;
+        window.__perChart[i] = (window.__perChart[i] || 0) + 1;
+      }
       seen.set(i, s);
     });
   }, 25);

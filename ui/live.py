@@ -20,7 +20,7 @@ from realnvp import plots
 from realnvp.checkpoint import flow_to_bytes
 from realnvp.datasets import DATASETS
 from realnvp.settings import CHOICES, LIMITS, PRESETS, Settings
-from ui.playground_state import DISPLAY_POINTS, FRAME_SECONDS, PlaygroundState
+from ui.playground_state import DISPLAY_POINTS, FRAME_SECONDS, SLOW_CHART_SECONDS, PlaygroundState
 from ui.runtime import current_device, session_id, training_slots
 
 __all__ = ["LiveView", "BIG_FONT_CSS"]
@@ -256,9 +256,14 @@ class LiveView:
             gap, entropy = trainer.gap, trainer.entropy
             event = h.events[-1] if h.events else None
             stale = state.figures is None or state.figures_step != step
+            # The samples and loss charts cost the browser far more to redraw than the heatmap: while training,
+            # they refresh at most every SLOW_CHART_SECONDS; the density and the numbers refresh every frame.
+            now = time.perf_counter()
+            slow_due = state.figures is None or not state.playing or now - state.slow_charts_at >= SLOW_CHART_SECONDS
             if stale:
                 bounds = trainer.view_bounds()
                 xs, ys, log_p = trainer.log_prob_grid(bounds, resolution=56)
+            if stale and slow_due:
                 samples = state.current_samples()
                 curves = (list(h.steps), list(h.train_nll), list(h.eval_steps), list(h.heldout_nll))
         m = st.columns(4)
@@ -284,12 +289,16 @@ class LiveView:
         if event:
             st.warning(event, icon=":material/warning:")
         if stale:
-            data = trainer.train_points[:DISPLAY_POINTS]
-            state.figures = {
-                "density": plots.density_figure(xs, ys, log_p, uirevision=f"density-{id(trainer)}"),
-                "points": plots.points_figure(data, samples, bounds=bounds, uirevision=f"points-{id(trainer)}"),
-                "loss": plots.loss_figure(*curves, entropy, uirevision="loss"),
-            }
+            figures = dict(state.figures or {})
+            figures["density"] = plots.density_figure(xs, ys, log_p, uirevision=f"density-{id(trainer)}")
+            if slow_due:
+                data = trainer.train_points[:DISPLAY_POINTS]
+                figures["points"] = plots.points_figure(
+                    data, samples, bounds=bounds, uirevision=f"points-{id(trainer)}"
+                )
+                figures["loss"] = plots.loss_figure(*curves, entropy, uirevision="loss")
+                state.slow_charts_at = now
+            state.figures = figures
             state.figures_step = step
         left, right = st.columns(2)
         left.plotly_chart(state.figures["density"], key=f"{self.widget_prefix}density", width="stretch")

@@ -23,6 +23,7 @@ __all__ = ["PlaygroundState", "FRAME_SECONDS", "STEP_BUTTON_STEPS"]
 FRAME_SECONDS = 0.1
 STEP_BUTTON_STEPS = 50  # what one press of Step trains (or the steps-per-frame setting when it is set)
 SLOW_MOTION_PERIOD = 0.25  # with a fixed steps-per-frame, the worker trains that many steps per period
+SLOW_CHART_SECONDS = 0.5  # samples and loss charts refresh at most this often while training (browser cost)
 HELDOUT_POINTS = 4096
 DISPLAY_POINTS = 1000  # data points drawn (the rest are still trained on); cheap for software WebGL
 
@@ -40,6 +41,7 @@ class PlaygroundState:
     samples_step: int = -1
     figures: dict | None = None  # the last drawn figures, reused while nothing moved
     figures_step: int = -1
+    slow_charts_at: float = 0.0
     custom_points: tuple[np.ndarray, np.ndarray] | None = None  # (train, held-out) of a user's own data
     custom_name: str = "your points"
     worker: BackgroundTraining | None = None
