@@ -60,7 +60,7 @@ st.caption(
 flows = list_flows()
 usable = [f for f in flows if f.ok]
 for broken in (f for f in flows if not f.ok):
-    st.warning(f"Model **{broken.name}** is disabled: {broken.error}", icon="⚠️")
+    st.warning(f"Model **{broken.name}** is disabled: {broken.error}", icon=":material/warning:")
 if not usable:
     st.error(
         "No image flow could be loaded. Train one with `python -m realnvp train-image --data digits "

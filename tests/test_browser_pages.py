@@ -98,3 +98,22 @@ def test_points_page_upload_train_and_bad_file(tmp_path):
         assert_no_exception(page)
         assert number_in(page, "pts-step-count") == trained_steps, "a bad upload must not touch the model"
         page.screenshot(path=str(ARTIFACTS / "browser-points-bad-upload.png"), full_page=True)
+
+
+def test_image_flows_page_samples_a_grid_at_two_temperatures():
+    require_browser()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with streamlit_server() as (url, _), chromium() as browser:
+        page = browser.new_context(viewport={"width": 1500, "height": 1200}).new_page()
+        goto_page(page, url, "Image flows")
+        page.wait_for_selector("[data-testid=stImage] img, .js-plotly-plot .main-svg", timeout=120_000)
+        assert_no_exception(page)
+        slider = page.locator(".st-key-img-temperature input[type=range]")
+        for presses, name in ((-2, "0.70"), (6, "1.00")):  # default 0.8, steps of 0.05
+            slider.focus()
+            for _ in range(abs(presses)):
+                slider.press("ArrowLeft" if presses < 0 else "ArrowRight")
+            wait_ready(page, timeout=60)
+            page.get_by_text(f"T = {name}").first.wait_for(timeout=60_000)
+            assert_no_exception(page)
+            page.screenshot(path=str(ARTIFACTS / f"browser-images-T{name}.png"), full_page=True)
