@@ -27,8 +27,12 @@ COUNT_REDRAWS = """
   const sig = (el) => (el.data || []).map((tr) => {
     // arrays arrive base64-encoded ({dtype, bdata}) or as plain lists
     const text = (v) => (v === undefined ? '' : v.bdata !== undefined ? v.bdata : JSON.stringify(v));
-    const z = text(tr.z), y = text(tr.y);
-    return z.length + ':' + z.slice(-96) + '/' + y.length + ':' + y.slice(-96);
+    const hash = (t) => {
+      let h = 0;
+      for (let k = 0; k < t.length; k += 5) h = (h * 31 + t.charCodeAt(k)) | 0;
+      return t.length + ':' + h;
+    };
+    return hash(text(tr.z)) + '/' + hash(text(tr.y));
   }).join('|') + JSON.stringify((el.layout && el.layout.annotations || []).map((a) => a.text));
   window.__redraws = 0;
   window.__perChart = {};

@@ -174,32 +174,29 @@ def loss_figure(
     title: str = "Negative log-likelihood (nats)",
 ) -> go.Figure:
     """Training NLL (smoothed), held-out NLL and the dataset's true-entropy floor with the gap to it."""
+    # Kept deliberately light (lines only, no shapes or annotations): it is redrawn several times a second.
     fig = go.Figure()
     if len(steps):
-        sx, sy = binned_mean(steps, train_nll)
+        sx, sy = binned_mean(steps, train_nll, bins=150)
         fig.add_trace(go.Scatter(x=sx, y=sy, mode="lines", name="train (binned)", line=dict(color=TRAIN_COLOR)))
     if len(eval_steps):
-        ex, ey = downsample_curve(eval_steps, heldout_nll)
-        fig.add_trace(go.Scatter(x=ex, y=ey, mode="lines", name="held-out", line=dict(color=HELDOUT_COLOR, width=3)))
-    if entropy is not None:
-        fig.add_hline(
-            y=entropy,
-            line=dict(color=FLOOR_COLOR, dash="dash", width=2),
-            annotation_text=f"true entropy {entropy:.3f} (the floor)",
-            annotation_position="bottom left",
+        ex, ey = downsample_curve(eval_steps, heldout_nll, max_points=200)
+        gap = f" — gap {heldout_nll[-1] - entropy:+.3f}" if entropy is not None else ""
+        fig.add_trace(
+            go.Scatter(x=ex, y=ey, mode="lines", name=f"held-out{gap}", line=dict(color=HELDOUT_COLOR, width=3))
         )
-        if len(heldout_nll):
-            gap = heldout_nll[-1] - entropy
-            fig.add_annotation(
-                x=eval_steps[-1],
-                y=heldout_nll[-1],
-                text=f"gap {gap:+.3f}",
-                showarrow=True,
-                arrowhead=2,
-                ax=-40,
-                ay=-30,
-                font=dict(size=16, color=HELDOUT_COLOR),
+    if entropy is not None:
+        right = max(steps[-1] if len(steps) else 1, 1)
+        fig.add_trace(
+            go.Scatter(
+                x=[0, right],
+                y=[entropy, entropy],
+                mode="lines",
+                name=f"true entropy {entropy:.3f} (the floor)",
+                line=dict(color=FLOOR_COLOR, dash="dash", width=2),
+                hoverinfo="skip",
             )
+        )
     values = [v for v in list(heldout_nll) + ([entropy] if entropy is not None else []) if np.isfinite(v)]
     if len(train_nll):
         tail = np.asarray(train_nll[-200:], dtype=float)

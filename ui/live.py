@@ -20,7 +20,7 @@ from realnvp import plots
 from realnvp.checkpoint import flow_to_bytes
 from realnvp.datasets import DATASETS
 from realnvp.settings import CHOICES, LIMITS, PRESETS, Settings
-from ui.playground_state import DISPLAY_POINTS, FRAME_SECONDS, SLOW_CHART_SECONDS, PlaygroundState
+from ui.playground_state import DISPLAY_POINTS, FRAME_SECONDS, SAMPLES_SECONDS, SLOW_CHART_SECONDS, PlaygroundState
 from ui.runtime import current_device, session_id, training_slots
 
 __all__ = ["LiveView", "BIG_FONT_CSS"]
@@ -259,12 +259,14 @@ class LiveView:
             # The samples and loss charts cost the browser far more to redraw than the heatmap: while training,
             # they refresh at most every SLOW_CHART_SECONDS; the density and the numbers refresh every frame.
             now = time.perf_counter()
+            samples_due = state.figures is None or not state.playing or now - state.samples_at >= SAMPLES_SECONDS
             slow_due = state.figures is None or not state.playing or now - state.slow_charts_at >= SLOW_CHART_SECONDS
             if stale:
                 bounds = trainer.view_bounds()
                 xs, ys, log_p = trainer.log_prob_grid(bounds, resolution=56)
-            if stale and slow_due:
+            if stale and samples_due:
                 samples = state.current_samples()
+            if stale and slow_due:
                 curves = (list(h.steps), list(h.train_nll), list(h.eval_steps), list(h.heldout_nll))
         m = st.columns(4)
         with m[0].container(key=self.key("step-count")):
@@ -291,11 +293,13 @@ class LiveView:
         if stale:
             figures = dict(state.figures or {})
             figures["density"] = plots.density_figure(xs, ys, log_p, uirevision=f"density-{id(trainer)}")
-            if slow_due:
+            if samples_due:
                 data = trainer.train_points[:DISPLAY_POINTS]
                 figures["points"] = plots.points_figure(
                     data, samples, bounds=bounds, uirevision=f"points-{id(trainer)}"
                 )
+                state.samples_at = now
+            if slow_due:
                 figures["loss"] = plots.loss_figure(*curves, entropy, uirevision="loss")
                 state.slow_charts_at = now
             state.figures = figures

@@ -23,9 +23,12 @@ __all__ = ["PlaygroundState", "FRAME_SECONDS", "STEP_BUTTON_STEPS"]
 FRAME_SECONDS = 0.1
 STEP_BUTTON_STEPS = 50  # what one press of Step trains (or the steps-per-frame setting when it is set)
 SLOW_MOTION_PERIOD = 0.25  # with a fixed steps-per-frame, the worker trains that many steps per period
-SLOW_CHART_SECONDS = 0.5  # samples and loss charts refresh at most this often while training (browser cost)
+# Redrawing a chart costs the browser far more than computing it (software WebGL in headless Chromium recreates
+# contexts on every update): the heatmap and the numbers refresh every frame, the others a little less often.
+SAMPLES_SECONDS = 0.25
+SLOW_CHART_SECONDS = 0.5  # the loss curve
 HELDOUT_POINTS = 4096
-DISPLAY_POINTS = 1000  # data points drawn (the rest are still trained on); cheap for software WebGL
+DISPLAY_POINTS = 400  # data points drawn (the rest are still trained on); cheap for software WebGL
 
 
 @dataclass
@@ -42,6 +45,7 @@ class PlaygroundState:
     figures: dict | None = None  # the last drawn figures, reused while nothing moved
     figures_step: int = -1
     slow_charts_at: float = 0.0
+    samples_at: float = 0.0
     custom_points: tuple[np.ndarray, np.ndarray] | None = None  # (train, held-out) of a user's own data
     custom_name: str = "your points"
     worker: BackgroundTraining | None = None
@@ -153,7 +157,7 @@ class PlaygroundState:
         (t0, s0), (t1, s1) = self.frame_times[0], self.frame_times[-1]
         return (s1 - s0) / (t1 - t0) if t1 > t0 and s1 >= s0 else None
 
-    def current_samples(self, n: int = 1000) -> np.ndarray:
+    def current_samples(self, n: int = 400) -> np.ndarray:
         """Model samples in data units, redrawn only when the model has moved (fixed seed: no flicker)."""
         if self.samples is None or self.samples_step != self.trainer.step_count:
             self.samples = self.trainer.sample(n, seed=12345)
