@@ -97,7 +97,7 @@ def main() -> int:
         for i in range(sessions):
             page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
             page.on("pageerror", lambda e, i=i: errors.append(f"session {i}: {e}"))
-            page.goto(url)
+            page.goto(url, timeout=120_000)
             pages.append(page)
         for page in pages:
             wait_ready(page, timeout=120)
@@ -111,9 +111,13 @@ def main() -> int:
             if late is None and time.perf_counter() - t0 >= args.late_after:
                 visitor = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
                 start = time.perf_counter()
-                visitor.goto(url)
-                visitor.wait_for_selector(".js-plotly-plot .main-svg", timeout=120_000)
-                late = time.perf_counter() - start
+                try:
+                    visitor.goto(url, timeout=60_000)
+                    visitor.wait_for_selector(".js-plotly-plot .main-svg", timeout=60_000)
+                    late = time.perf_counter() - start
+                except Exception as err:  # report it; the measurement of the others goes on
+                    late = float("inf")
+                    errors.append(f"late visitor: no chart within 60 s ({type(err).__name__})")
                 visitor.context.close()
             time.sleep(1.0)
         rows = []

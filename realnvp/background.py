@@ -37,7 +37,7 @@ class BackgroundTraining:
         slot_id: str = "worker",
         chunk_steps: int = 10,  # steps per chunk: the lock is released between chunks
         eval_every_s: float = 0.2,
-        abandon_after_s: float = 4.0,
+        abandon_after_s: float = 20.0,
         lock: threading.RLock | None = None,
         pace_s: float = 0.0,
     ):

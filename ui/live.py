@@ -20,7 +20,14 @@ from realnvp import plots
 from realnvp.checkpoint import flow_to_bytes
 from realnvp.datasets import DATASETS
 from realnvp.settings import CHOICES, LIMITS, PRESETS, Settings
-from ui.playground_state import DISPLAY_POINTS, FRAME_SECONDS, SAMPLES_SECONDS, SLOW_CHART_SECONDS, PlaygroundState
+from ui.playground_state import (
+    DISPLAY_POINTS,
+    FRAME_SECONDS,
+    SAMPLES_SECONDS,
+    SLOW_CHART_SECONDS,
+    WAITING_FRAME_SECONDS,
+    PlaygroundState,
+)
 from ui.runtime import current_device, session_id, training_slots
 
 __all__ = ["LiveView", "BIG_FONT_CSS"]
@@ -205,8 +212,21 @@ class LiveView:
     def live(self) -> None:
         """The part that refreshes while training (a timed fragment; nothing is scheduled while paused)."""
         self._was_playing = self.state.playing
-        fragment = st.fragment(run_every=FRAME_SECONDS if self._was_playing else None)(self._frame)
+        fragment = st.fragment(run_every=self._refresh_period() if self._was_playing else None)(self._frame)
         fragment()
+
+    @staticmethod
+    def _refresh_period() -> float:
+        """Refresh fast when few sessions train; slow down in a busy room so the server keeps serving newcomers.
+
+        Drawing a frame costs the server (and each browser) far more than a few training steps, so with more
+        sessions playing than training slots, every session refreshes less often (training itself is unaffected).
+        """
+        status = training_slots().status()
+        playing = status["training"] + status["waiting"]
+        if playing <= status["capacity"]:
+            return FRAME_SECONDS
+        return min(WAITING_FRAME_SECONDS * 2, FRAME_SECONDS * playing)
 
     def _frame(self) -> None:
         started = time.perf_counter()

@@ -21,6 +21,7 @@ __all__ = ["PlaygroundState", "FRAME_SECONDS", "STEP_BUTTON_STEPS"]
 
 # Streamlit restarts a fragment's timer when a run ends, so the refresh period is this plus the frame's own time.
 FRAME_SECONDS = 0.1
+WAITING_FRAME_SECONDS = 1.0  # while queued for a training slot
 STEP_BUTTON_STEPS = 50  # what one press of Step trains (or the steps-per-frame setting when it is set)
 SLOW_MOTION_PERIOD = 0.25  # with a fixed steps-per-frame, the worker trains that many steps per period
 # Redrawing a chart costs the browser far more than computing it (software WebGL in headless Chromium recreates

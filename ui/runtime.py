@@ -74,8 +74,12 @@ def device_picker() -> str:
 
 @st.cache_resource(show_spinner=False)
 def training_slots() -> TrainingSlots:
-    """The server-wide cap on sessions training at once (env REALNVP_TRAINING_SLOTS, default: CPU cores)."""
-    capacity = int(os.environ.get("REALNVP_TRAINING_SLOTS", "0") or 0) or max(1, min(os.cpu_count() or 1, 4))
+    """The server-wide cap on sessions training at once (env REALNVP_TRAINING_SLOTS).
+
+    Default: one core fewer than the machine has (at least 1, at most 8) — the last core serves pages, so a
+    room of visitors never starves a newcomer's first page load.
+    """
+    capacity = int(os.environ.get("REALNVP_TRAINING_SLOTS", "0") or 0) or max(1, min((os.cpu_count() or 1) - 1, 8))
     return TrainingSlots(capacity=capacity, quantum=5.0, lease=3.0)
 
 
