@@ -111,7 +111,13 @@ if len(report.available_columns) > 2:
         st.rerun()
 prev, rep = st.columns([3, 2])
 prev.plotly_chart(
-    plots.points_figure(candidate["points"][:5000], None, title="Your points"), key="pts-preview", width="stretch"
+    plots.points_figure(
+        candidate["points"][:: max(1, len(candidate["points"]) // 2000)],  # an even spread of ≤ ~2,000: quick to draw
+        None,
+        title="Your points" if len(candidate["points"]) <= 2000 else "Your points (an even subset is drawn)",
+    ),
+    key="pts-preview",
+    width="stretch",
 )
 rep.markdown("**What was done**")
 rep.code(report.summary(), language=None, wrap_lines=True)
