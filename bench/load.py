@@ -1,8 +1,12 @@
 """A room full of browsers: N sessions press Play on the default preset at once, plus one late visitor.
 
-Starts `streamlit run app.py` on 127.0.0.1 (loopback only), opens N Playwright browser contexts in Debian's Chromium,
-presses Play in each, lets them train for a fixed time, then prints per-session steps and chart refreshes, errors
-seen, the late visitor's time to first chart and the server's peak RSS. Bounded in count and time.
+Starts `streamlit run app.py` on 127.0.0.1 (loopback only) and opens N sessions that each press Play and train for a
+fixed time, then prints per-session steps and chart refreshes, errors seen, the late visitor's time to first chart
+(a real Chromium page) and the server's peak RSS. Bounded in count and time.
+
+Sessions are either light clients speaking Streamlit's own websocket protocol (``--client ws``, the default: they
+load the server exactly as browsers do — same messages, same timed fragment reruns — without 12 Chromium renderers
+competing for the same 2 cores) or real Chromium contexts (``--client browser``).
 
     python bench/load.py --sessions 12 --seconds 60
 """
@@ -72,11 +76,120 @@ def rss_of_tree(pid: int) -> int:
     return total
 
 
+class WsSession:
+    """One Streamlit session driven over the websocket protocol, as the browser's frontend would."""
+
+    def __init__(self, url: str, index: int):
+        self.ws_url = url.replace("http", "ws", 1) + "/_stcore/stream"
+        self.index = index
+        self.page_hash = ""
+        self.buttons: dict[str, str] = {}
+        self.step = 0
+        self.refreshes = 0
+        self.waiting = False
+        self.errors: list[str] = []
+        self.fragment: tuple[str, float] | None = None
+
+    async def _send(self, ws, widget_trigger: str | None = None, fragment_id: str = "") -> None:
+        from streamlit.proto.BackMsg_pb2 import BackMsg
+
+        msg = BackMsg()
+        rerun = msg.rerun_script
+        rerun.query_string = ""
+        rerun.page_script_hash = self.page_hash
+        if fragment_id:
+            rerun.fragment_id = fragment_id
+            rerun.is_auto_rerun = True
+        if widget_trigger:
+            state = rerun.widget_states.widgets.add()
+            state.id = widget_trigger
+            state.trigger_value = True
+        await ws.send(msg.SerializeToString())
+
+    def _read(self, raw: bytes) -> str:
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+        fm = ForwardMsg()
+        fm.ParseFromString(raw)
+        kind = fm.WhichOneof("type")
+        if kind == "new_session":
+            self.page_hash = fm.new_session.page_script_hash
+        elif kind == "auto_rerun":
+            self.fragment = (fm.auto_rerun.fragment_id, fm.auto_rerun.interval)
+        elif kind == "stop_auto_rerun":
+            self.fragment = None
+        elif kind == "delta" and fm.delta.WhichOneof("type") == "new_element":
+            el = fm.delta.new_element
+            which = el.WhichOneof("type")
+            if which == "button":
+                self.buttons[el.button.id.rsplit("-", 1)[-1]] = el.button.id
+            elif which == "metric" and el.metric.label == "Step":
+                self.step = int(el.metric.body.replace(",", "") or 0)
+            elif which == "plotly_chart":
+                self.refreshes += 1
+            elif which == "exception":
+                self.errors.append(f"session {self.index}: {el.exception.type}: {el.exception.message[:120]}")
+            elif which == "alert" and "Waiting for a free training slot" in el.alert.body:
+                self.waiting = True
+        return kind
+
+    async def run(self, seconds: float, start_at: float) -> None:
+        import asyncio
+
+        import websockets
+
+        async with websockets.connect(self.ws_url, subprotocols=["streamlit"], max_size=None) as ws:
+            await self._send(ws)
+            await self._until_finished(ws, 120)
+            await asyncio.sleep(max(0.0, start_at - time.monotonic()))
+            await self._send(ws, widget_trigger=self.buttons.get("play"))
+            await self._until_finished(ws, 120)
+            end = time.monotonic() + seconds
+            while time.monotonic() < end:
+                if self.fragment is None:
+                    await asyncio.sleep(0.2)
+                    continue
+                fragment_id, interval = self.fragment
+                await asyncio.sleep(interval)  # the frontend restarts its timer when a run finishes
+                self.waiting = False
+                await self._send(ws, fragment_id=fragment_id)
+                await self._until_finished(ws, 60)
+            await self._send(ws, widget_trigger=self.buttons.get("pause"))
+            await self._until_finished(ws, 60)
+
+    async def _until_finished(self, ws, timeout: float) -> None:
+        import asyncio
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                raw = await asyncio.wait_for(ws.recv(), max(0.1, deadline - time.monotonic()))
+            except TimeoutError:
+                break
+            if self._read(raw) == "script_finished":
+                return
+        self.errors.append(f"session {self.index}: a script run did not finish within {timeout:.0f} s")
+
+
+def run_ws_room(url: str, sessions: int, seconds: float) -> list[WsSession]:
+    import asyncio
+
+    clients = [WsSession(url, i) for i in range(sessions)]
+
+    async def room():
+        start_at = time.monotonic() + 5.0  # everyone presses Play at about the same moment
+        await asyncio.gather(*(c.run(seconds, start_at) for c in clients), return_exceptions=False)
+
+    asyncio.run(room())
+    return clients
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=12)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--late-after", type=float, default=20.0, help="seconds after Play when the late visitor comes")
+    parser.add_argument("--client", choices=("ws", "browser"), default="ws")
     args = parser.parse_args()
     sessions = max(1, min(args.sessions, 40))
     seconds = max(5.0, min(args.seconds, 600.0))
@@ -93,6 +206,42 @@ def main() -> int:
                 time.sleep(0.5)
 
         threading.Thread(target=watch_memory, daemon=True).start()
+        if args.client == "ws":
+            late_box: dict = {}
+
+            def late_visitor():
+                time.sleep(5.0 + args.late_after)
+                page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+                start = time.perf_counter()
+                try:
+                    page.goto(url, timeout=60_000)
+                    page.wait_for_selector(".js-plotly-plot .main-svg", timeout=60_000)
+                    late_box["s"] = time.perf_counter() - start
+                except Exception as err:
+                    late_box["s"] = float("inf")
+                    late_box["error"] = f"late visitor: no chart within 60 s ({type(err).__name__})"
+                page.context.close()
+
+            room = threading.Thread(target=lambda: late_box.setdefault("clients", run_ws_room(url, sessions, seconds)))
+            room.start()
+            late_visitor()  # Playwright's sync API stays on this thread
+            room.join()
+            clients = late_box["clients"]
+            stop.set()
+            errors = [e for c in clients for e in c.errors] + ([late_box["error"]] if "error" in late_box else [])
+            rows = [
+                {"session": c.index, "steps": c.step, "chart_refreshes": c.refreshes, "waiting_at_end": c.waiting}
+                for c in clients
+            ]
+            report.update(
+                client="ws",
+                rows=rows,
+                errors=errors,
+                late_visitor_first_chart_s=late_box.get("s"),
+                server_peak_rss_mb=peak_rss[0] / 2**20,
+                slowest_over_fastest=min(r["steps"] for r in rows) / max(max(r["steps"] for r in rows), 1),
+            )
+            return print_report(report)
         pages, errors = [], []
         for i in range(sessions):
             page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
@@ -138,6 +287,10 @@ def main() -> int:
             server_peak_rss_mb=peak_rss[0] / 2**20,
             slowest_over_fastest=min(r["steps"] for r in rows) / max(max(r["steps"] for r in rows), 1),
         )
+    return print_report(report)
+
+
+def print_report(report: dict) -> int:
     print(f"{'session':>7s} {'steps':>7s} {'refreshes':>9s} {'waiting':>7s}")
     for r in report["rows"]:
         print(f"{r['session']:7d} {r['steps']:7.0f} {r['chart_refreshes']:9d} {r['waiting_at_end']!s:>7s}")
