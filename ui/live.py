@@ -226,7 +226,7 @@ class LiveView:
         playing = status["training"] + status["waiting"]
         if playing <= status["capacity"]:
             return FRAME_SECONDS
-        return min(WAITING_FRAME_SECONDS * 2, FRAME_SECONDS * playing)
+        return min(WAITING_FRAME_SECONDS * 2, 2 * FRAME_SECONDS * playing)
 
     def _frame(self) -> None:
         started = time.perf_counter()
