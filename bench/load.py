@@ -23,38 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.browser import ARTIFACTS, chromium, number_in, streamlit_server, wait_ready  # noqa: E402
-
-COUNT_REDRAWS = """
-() => {
-  // Count chart refreshes that show new content: a signature of each chart's numbers changes.
-  const sig = (el) => (el.data || []).map((tr) => {
-    // arrays arrive base64-encoded ({dtype, bdata}) or as plain lists
-    const text = (v) => (v === undefined ? '' : v.bdata !== undefined ? v.bdata : JSON.stringify(v));
-    const hash = (t) => {
-      let h = 0;
-      for (let k = 0; k < t.length; k += 5) h = (h * 31 + t.charCodeAt(k)) | 0;
-      return t.length + ':' + h;
-    };
-    return hash(text(tr.z)) + '/' + hash(text(tr.y));
-  }).join('|') + JSON.stringify((el.layout && el.layout.annotations || []).map((a) => a.text));
-  window.__redraws = 0;
-  window.__perChart = {};
-  if (window.__redrawTimer) clearInterval(window.__redrawTimer);
-  const seen = new Map();
-  window.__redrawTimer = setInterval(() => {
-    document.querySelectorAll('.js-plotly-plot').forEach((el, i) => {
-      const s = sig(el);
-      if (seen.has(i) && seen.get(i) !== s) {
-        window.__redraws += 1;
-        window.__perChart[i] = (window.__perChart[i] || 0) + 1;
-      }
-      seen.set(i, s);
-    });
-  }, 25);
-  return document.querySelectorAll('.js-plotly-plot').length;
-}
-"""
+from tests.browser import ARTIFACTS, COUNT_REDRAWS, chromium, number_in, streamlit_server, wait_ready  # noqa: E402
 
 
 def rss_of_tree(pid: int) -> int:

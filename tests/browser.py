@@ -35,6 +35,38 @@ CHROMIUM_ARGS = [
 ]
 
 
+COUNT_REDRAWS = """
+() => {
+  // Count chart refreshes that show new content: a signature of each chart's numbers changes.
+  const sig = (el) => (el.data || []).map((tr) => {
+    // arrays arrive base64-encoded ({dtype, bdata}) or as plain lists
+    const text = (v) => (v === undefined ? '' : v.bdata !== undefined ? v.bdata : JSON.stringify(v));
+    const hash = (t) => {
+      let h = 0;
+      for (let k = 0; k < t.length; k += 5) h = (h * 31 + t.charCodeAt(k)) | 0;
+      return t.length + ':' + h;
+    };
+    return hash(text(tr.z)) + '/' + hash(text(tr.y));
+  }).join('|') + JSON.stringify((el.layout && el.layout.annotations || []).map((a) => a.text));
+  window.__redraws = 0;
+  window.__perChart = {};
+  if (window.__redrawTimer) clearInterval(window.__redrawTimer);
+  const seen = new Map();
+  window.__redrawTimer = setInterval(() => {
+    document.querySelectorAll('.js-plotly-plot').forEach((el, i) => {
+      const s = sig(el);
+      if (seen.has(i) && seen.get(i) !== s) {
+        window.__redraws += 1;
+        window.__perChart[i] = (window.__perChart[i] || 0) + 1;
+      }
+      seen.set(i, s);
+    });
+  }, 25);
+  return document.querySelectorAll('.js-plotly-plot').length;
+}
+"""
+
+
 def require_browser() -> None:
     """Skip (or, under CI, fail) when Chromium or Playwright is missing."""
     missing = []
