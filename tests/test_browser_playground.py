@@ -113,8 +113,10 @@ def test_playground_play_pause_and_url(tmp_path):
         # the URL reproduces the configuration in a fresh browser context
         page.locator(".st-key-pg-seed input").fill("7")
         page.locator(".st-key-pg-seed input").press("Enter")
+        deadline = time.perf_counter() + 20
+        while "seed=7" not in page.url and time.perf_counter() < deadline:
+            time.sleep(0.1)
         wait_ready(page)
-        time.sleep(0.5)
         shared = page.url
         assert "seed=7" in shared and "ds=moons" in shared
         fresh = browser.new_context(viewport={"width": 1600, "height": 1300}).new_page()
