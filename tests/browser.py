@@ -43,7 +43,7 @@ COUNT_REDRAWS = """
     const text = (v) => (v === undefined ? '' : v.bdata !== undefined ? v.bdata : JSON.stringify(v));
     const hash = (t) => {
       let h = 0;
-      for (let k = 0; k < t.length; k += 5) h = (h * 31 + t.charCodeAt(k)) | 0;
+      for (let k = 0; k < t.length; k += 11) h = (h * 31 + t.charCodeAt(k)) | 0;
       return t.length + ':' + h;
     };
     return hash(text(tr.z)) + '/' + hash(text(tr.y));
@@ -61,7 +61,7 @@ COUNT_REDRAWS = """
       }
       seen.set(i, s);
     });
-  }, 25);
+  }, 50);
   return document.querySelectorAll('.js-plotly-plot').length;
 }
 """
