@@ -670,3 +670,9 @@ class Standardizer:
         -2.079442
         """
         return float(-np.log(self.scale).sum())
+
+
+# A user's own point cloud: the loader lives in `realnvp.upload` and is part of this module's public face.
+from .upload import LoadReport, PointsError, load_points  # noqa: E402
+
+__all__ += ["load_points", "LoadReport", "PointsError"]

@@ -502,3 +502,9 @@ def test_100k_messy_rows_still_load_fast(tmp_path: Path) -> None:
     elapsed = time.perf_counter() - start
     print(f"\n100,000-row CSV with {report.dropped['non-numeric cell']} bad rows (cell-by-cell path): {elapsed:.3f} s")
     assert elapsed < 10.0 and points.shape == (MAX_POINTS, 2)
+
+
+def test_loader_is_exposed_by_the_datasets_module() -> None:
+    from realnvp import datasets
+
+    assert datasets.load_points is load_points and issubclass(datasets.PointsError, ValueError)
