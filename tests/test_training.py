@@ -108,12 +108,11 @@ def test_trained_flow_round_trip_in_float32_on_data_and_ten_sigma_out():
             assert (back - points).abs().max().item() <= 1e-5 * max(1.0, points.abs().max().item())
 
 
-@pytest.mark.parametrize("scale", ["tanh", "softplus", "exp"])
-@pytest.mark.parametrize("coupling", ["affine", "additive"])
+@pytest.mark.parametrize(
+    "coupling,scale", [("affine", "tanh"), ("affine", "softplus"), ("affine", "exp"), ("additive", "tanh")]
+)  # additive couplings have no scale
 @pytest.mark.parametrize("mask", ["alternate", "parity"])
 def test_hand_written_gradients_equal_autograd(scale, coupling, mask):
-    if coupling == "additive" and scale != "tanh":
-        pytest.skip("additive couplings have no scale")
     torch.manual_seed(0)
     model = RealNVP(5, 4, (16, 8), coupling=coupling, scale=scale, mask=mask).double()
     with torch.no_grad():
