@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 from .scheduler import TrainingSlots
 from .training import Trainer
@@ -40,6 +41,7 @@ class BackgroundTraining:
         abandon_after_s: float = 20.0,
         lock: threading.RLock | None = None,
         pace_s: float = 0.0,
+        on_evaluate: Callable[[Trainer], None] | None = None,
     ):
         self.trainer = trainer
         self.slots = slots
@@ -49,6 +51,9 @@ class BackgroundTraining:
         self.abandon_after_s = float(abandon_after_s)
         self.pace_s = float(pace_s)  # > 0: at most one chunk per pace_s seconds (slow motion); 0: as fast as possible
         self.lock = lock or threading.RLock()
+        # called on the worker thread, lock held, after each held-out evaluation: a UI computes what it will draw
+        # here (a density grid, samples), so its own thread never waits for a chunk or competes for the GIL
+        self.on_evaluate = on_evaluate
         self.queue_position = 0  # 0: training (or stopped); n > 0: waiting, n - 1 sessions ahead
         self.error: BaseException | None = None
         self._stop = threading.Event()
@@ -97,12 +102,16 @@ class BackgroundTraining:
                     now = time.monotonic()
                     if now - last_eval >= self.eval_every_s:
                         self.trainer.evaluate()
+                        if self.on_evaluate is not None:
+                            self.on_evaluate(self.trainer)
                         last_eval = now
                 time.sleep(0.0005)  # let a waiting reader take the lock
                 if self.pace_s > 0:
                     self._stop.wait(max(0.0, self.pace_s - (time.monotonic() - chunk_started)))
             with self.lock:
                 self.trainer.evaluate()
+                if self.on_evaluate is not None:
+                    self.on_evaluate(self.trainer)
         except Exception as err:  # surfaced by the UI; the trainer and its history are kept
             self.error = err
         finally:

@@ -1,5 +1,6 @@
 """AppTest: every page renders; the Playground's transport, presets, reset and live learning-rate change work."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -26,10 +27,23 @@ def step_count(at: AppTest) -> int:
     return int(metric(at, "Step").replace(",", ""))
 
 
+def live_figures(at: AppTest) -> dict[str, dict]:
+    """The Playground's live charts (custom components), by key suffix, as Plotly figure dicts."""
+    out = {}
+    for element in at.get("bidi_component"):
+        if element.proto.component_name == "realnvp_live_chart":
+            out[element.proto.id.rsplit("-", 1)[-1]] = json.loads(json.loads(element.proto.json)["figure"])
+    return out
+
+
 def test_playground_renders_and_step_advances():
     at = fresh_app()
     assert step_count(at) == 0
-    assert len(at.get("plotly_chart")) == 3
+    figures = live_figures(at)
+    assert sorted(figures) == ["density", "loss", "points"]
+    assert figures["density"]["data"][0]["type"] == "heatmap"
+    assert [t["type"] for t in figures["points"]["data"]] == ["scattergl", "scattergl"]
+    before = figures["density"]["data"][0]["z"]["bdata"]
     at.button(key="step").click().run()
     assert not at.exception
     first = step_count(at)
@@ -37,6 +51,7 @@ def test_playground_renders_and_step_advances():
     at.button(key="step").click().run()
     assert step_count(at) > first
     assert metric(at, "Held-out NLL") != "nan"
+    assert live_figures(at)["density"]["data"][0]["z"]["bdata"] != before, "the density chart did not follow"
 
 
 def test_reset_clears_the_model_and_history():

@@ -419,7 +419,7 @@ def test_cli_register_adds_both_subcommands():
     assert eval_image(parser.parse_args(["eval-image", "/no/such/flow"])) == 2
 
 
-@pytest.mark.parametrize("module", ["image", "image_data", "image_catalog", "image_cli", "image_plots"])
+@pytest.mark.parametrize("module", ["image", "image_data", "image_catalog", "image_cli", "image_plots", "plots"])
 def test_docstring_examples_run(module):
     import doctest
     import importlib

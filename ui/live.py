@@ -20,11 +20,10 @@ from realnvp import plots
 from realnvp.checkpoint import flow_to_bytes
 from realnvp.datasets import DATASETS
 from realnvp.settings import CHOICES, LIMITS, PRESETS, Settings
+from ui.live_chart import live_chart
 from ui.playground_state import (
     DISPLAY_POINTS,
     FRAME_SECONDS,
-    SAMPLES_SECONDS,
-    SLOW_CHART_SECONDS,
     WAITING_FRAME_SECONDS,
     PlaygroundState,
 )
@@ -268,25 +267,16 @@ class LiveView:
             state.notice = f"Training stopped after an error ({type(err).__name__}: {err}). The model is kept."
 
     def _draw(self, state: PlaygroundState) -> None:
-        with state.lock:  # read a consistent snapshot; the worker waits at most one short chunk
+        with state.lock:  # a consistent snapshot; while playing the worker has already computed the charts' data
             trainer = state.trainer
             step = trainer.step_count
             h = trainer.history
             nll = h.heldout_nll[-1] if h.heldout_nll else float("nan")
             gap, entropy = trainer.gap, trainer.entropy
             event = h.events[-1] if h.events else None
-            stale = state.figures is None or state.figures_step != step
-            # The samples and loss charts cost the browser far more to redraw than the heatmap: while training,
-            # they refresh at most every SLOW_CHART_SECONDS; the density and the numbers refresh every frame.
-            now = time.perf_counter()
-            samples_due = state.figures is None or not state.playing or now - state.samples_at >= SAMPLES_SECONDS
-            slow_due = state.figures is None or not state.playing or now - state.slow_charts_at >= SLOW_CHART_SECONDS
+            display = state.current_display()
+            stale = state.figures is None or state.figures_step != display.step
             if stale:
-                bounds = trainer.view_bounds()
-                xs, ys, log_p = trainer.log_prob_grid(bounds, resolution=56)
-            if stale and samples_due:
-                samples = state.current_samples()
-            if stale and slow_due:
                 curves = (list(h.steps), list(h.train_nll), list(h.eval_steps), list(h.heldout_nll))
         m = st.columns(4)
         with m[0].container(key=self.key("step-count")):
@@ -310,24 +300,26 @@ class LiveView:
             )
         if event:
             st.warning(event, icon=":material/warning:")
-        if stale:
-            figures = dict(state.figures or {})
-            figures["density"] = plots.density_figure(xs, ys, log_p, uirevision=f"density-{id(trainer)}")
-            if samples_due:
-                data = trainer.train_points[:DISPLAY_POINTS]
-                figures["points"] = plots.points_figure(
-                    data, samples, bounds=bounds, uirevision=f"points-{id(trainer)}"
-                )
-                state.samples_at = now
-            if slow_due:
-                figures["loss"] = plots.loss_figure(*curves, entropy, uirevision="loss")
-                state.slow_charts_at = now
-            state.figures = figures
-            state.figures_step = step
+        if stale:  # plain figure dicts: building them costs well under a millisecond
+            state.figures = {
+                "density": plots.density_spec(
+                    display.xs, display.ys, display.log_p, uirevision=f"density-{id(trainer)}"
+                ),
+                "points": plots.points_spec(
+                    trainer.train_points[:DISPLAY_POINTS],
+                    display.samples,
+                    bounds=display.bounds,
+                    uirevision=f"points-{id(trainer)}",
+                ),
+                "loss": plots.loss_spec(*curves, entropy, uirevision="loss"),
+            }
+            state.figures_step = display.step
         left, right = st.columns(2)
-        left.plotly_chart(state.figures["density"], key=f"{self.widget_prefix}density", width="stretch")
-        right.plotly_chart(state.figures["points"], key=f"{self.widget_prefix}points", width="stretch")
-        st.plotly_chart(state.figures["loss"], key=f"{self.widget_prefix}loss", width="stretch")
+        with left:
+            live_chart(state.figures["density"], key=f"{self.widget_prefix}density")
+        with right:
+            live_chart(state.figures["points"], key=f"{self.widget_prefix}points")
+        live_chart(state.figures["loss"], key=f"{self.widget_prefix}loss")
 
     def downloads(self) -> None:
         trainer = self.state.trainer

@@ -17,19 +17,33 @@ from realnvp.scheduler import TrainingSlots
 from realnvp.settings import Settings
 from realnvp.training import Trainer
 
-__all__ = ["PlaygroundState", "FRAME_SECONDS", "STEP_BUTTON_STEPS"]
+__all__ = ["PlaygroundState", "DisplaySnapshot", "FRAME_SECONDS", "STEP_BUTTON_STEPS"]
 
-# Streamlit restarts a fragment's timer when a run ends, so the refresh period is this plus the frame's own time.
-FRAME_SECONDS = 0.1
+# Streamlit restarts a fragment's timer when a run ends, so the refresh period is this plus the frame's own time
+# (a few ms): about 5 redraws of every chart a second. The browser, the server and the training share 2 cores.
+FRAME_SECONDS = 0.18
+# While playing, the training thread computes what the charts show this often (a little faster than the frames,
+# so every frame has something new): the held-out NLL, the density grid and the samples.
+DISPLAY_SECONDS = 0.12
+GRID_RESOLUTION = 56
 WAITING_FRAME_SECONDS = 1.0  # while queued for a training slot
 STEP_BUTTON_STEPS = 50  # what one press of Step trains (or the steps-per-frame setting when it is set)
 SLOW_MOTION_PERIOD = 0.25  # with a fixed steps-per-frame, the worker trains that many steps per period
-# Redrawing a chart costs the browser far more than computing it (software WebGL in headless Chromium recreates
-# contexts on every update): the heatmap and the numbers refresh every frame, the others a little less often.
-SAMPLES_SECONDS = 0.25
-SLOW_CHART_SECONDS = 0.5  # the loss curve
 HELDOUT_POINTS = 4096
-DISPLAY_POINTS = 400  # data points drawn (the rest are still trained on); cheap for software WebGL
+DISPLAY_POINTS = 400  # data points and samples drawn (all points are trained on); cheap for software WebGL
+SAMPLES_SEED = 12345  # the same latent points every frame: the samples move with the model, they don't flicker
+
+
+@dataclass(frozen=True)
+class DisplaySnapshot:
+    """What the live charts show for one training step: the density grid and the model's samples."""
+
+    step: int
+    bounds: tuple[float, float, float, float]
+    xs: np.ndarray
+    ys: np.ndarray
+    log_p: np.ndarray
+    samples: np.ndarray
 
 
 @dataclass
@@ -41,12 +55,9 @@ class PlaygroundState:
     trainer: Trainer | None = None
     notice: str | None = None  # one-line message about the last reset / change
     frame_times: deque = field(default_factory=lambda: deque(maxlen=20))  # (wall time, step) per drawn frame
-    samples: np.ndarray | None = None
-    samples_step: int = -1
+    display: DisplaySnapshot | None = None  # refreshed by the training thread while playing
     figures: dict | None = None  # the last drawn figures, reused while nothing moved
     figures_step: int = -1
-    slow_charts_at: float = 0.0
-    samples_at: float = 0.0
     custom_points: tuple[np.ndarray, np.ndarray] | None = None  # (train, held-out) of a user's own data
     custom_name: str = "your points"
     worker: BackgroundTraining | None = None
@@ -73,6 +84,8 @@ class PlaygroundState:
             chunk_steps=spf if spf > 0 else 5,
             pace_s=SLOW_MOTION_PERIOD if spf > 0 else 0.0,
             lock=self.lock,
+            eval_every_s=DISPLAY_SECONDS,
+            on_evaluate=self._refresh_display_for,
         ).start()
 
     def stop_training(self) -> None:
@@ -115,7 +128,7 @@ class PlaygroundState:
             )
         self.trainer.evaluate()
         self.frame_times.clear()
-        self.samples, self.samples_step = None, -1
+        self.display = None
         self.figures, self.figures_step = None, -1
         self.notice = reason
 
@@ -158,9 +171,18 @@ class PlaygroundState:
         (t0, s0), (t1, s1) = self.frame_times[0], self.frame_times[-1]
         return (s1 - s0) / (t1 - t0) if t1 > t0 and s1 >= s0 else None
 
-    def current_samples(self, n: int = 400) -> np.ndarray:
-        """Model samples in data units, redrawn only when the model has moved (fixed seed: no flicker)."""
-        if self.samples is None or self.samples_step != self.trainer.step_count:
-            self.samples = self.trainer.sample(n, seed=12345)
-            self.samples_step = self.trainer.step_count
-        return self.samples
+    def current_display(self) -> DisplaySnapshot:
+        """The charts' data for the trainer's current step (call with :attr:`lock` held).
+
+        While playing, the training thread keeps it fresh (it is at most one display period behind the step
+        count); otherwise it is computed here when the model has moved.
+        """
+        if self.display is None or (not self.playing and self.display.step != self.trainer.step_count):
+            self._refresh_display_for(self.trainer)
+        return self.display
+
+    def _refresh_display_for(self, trainer: Trainer) -> None:
+        bounds = trainer.view_bounds()
+        xs, ys, log_p = trainer.log_prob_grid(bounds, resolution=GRID_RESOLUTION)
+        samples = trainer.sample(DISPLAY_POINTS, seed=SAMPLES_SEED)
+        self.display = DisplaySnapshot(trainer.step_count, bounds, xs, ys, log_p, samples)
