@@ -77,3 +77,36 @@ def test_slow_motion_paces_chunks():
     time.sleep(1.0)
     worker.stop()
     assert 2 <= trainer.step_count <= 12
+
+
+def test_display_hook_runs_on_the_worker_with_the_lock_held():
+    trainer = small()
+    seen = []
+    worker = BackgroundTraining(trainer, display_every_s=0.05)
+    worker.on_display = lambda t: seen.append((t.step_count, worker.lock._is_owned()))
+    worker.start()
+    assert wait_for(lambda: len(seen) >= 5)
+    worker.stop()
+    steps = [s for s, _ in seen]
+    assert all(owned for _, owned in seen)
+    assert steps == sorted(steps) and steps[-1] > steps[0]
+    assert seen[-1][0] == trainer.step_count  # the final display shows where training stopped
+
+
+def test_a_reader_gets_the_lock_promptly_while_the_worker_trains():
+    """The worker re-takes the lock right after every chunk; a UI waiting for it must still get in quickly."""
+    trainer = Trainer.for_dataset("moons", n_points=2000, heldout_points=500)  # ~5 ms steps: real chunks
+    worker = BackgroundTraining(trainer, chunk_steps=5).start()
+    try:
+        assert wait_for(lambda: trainer.step_count > 0)
+        waits = []
+        for _ in range(20):
+            t = time.perf_counter()
+            with worker.lock:
+                waits.append(time.perf_counter() - t)
+            time.sleep(0.01)
+            worker.beat()
+        assert worker.running
+    finally:
+        worker.stop()
+    assert max(waits) < 0.25, f"a reader waited {max(waits):.3f} s for the lock"

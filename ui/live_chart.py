@@ -26,7 +26,8 @@ from plotly.utils import PlotlyJSONEncoder
 __all__ = ["live_chart"]
 
 _HTML = '<div class="realnvp-live-chart"></div>'
-_CSS = ".realnvp-live-chart { width: 100%; }"
+# layout/paint containment: a redraw inside one chart does not make the browser lay out the rest of the page
+_CSS = ".realnvp-live-chart { width: 100%; contain: layout paint; }"
 _JS = """
 const CONFIG = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ['lasso2d', 'select2d'] };
 
@@ -68,6 +69,13 @@ export default function (component) {
       while (gd.__pending) {
         const figure = JSON.parse(gd.__pending);
         gd.__pending = null;
+        // Hand Plotly the previous trace object for every trace that did not change (the data points, the
+        // entropy floor): Plotly.react compares arrays by identity and then skips recomputing that trace.
+        const previous = gd.__traces || [];
+        const texts = figure.data.map((trace) => JSON.stringify(trace));
+        figure.data = figure.data.map((trace, i) =>
+          previous[i] && previous[i].text === texts[i] ? previous[i].trace : trace);
+        gd.__traces = figure.data.map((trace, i) => ({ trace, text: texts[i] }));
         try {
           const started = performance.now();
           await Plotly.react(gd, figure.data, figure.layout, CONFIG);
