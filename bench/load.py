@@ -58,6 +58,7 @@ class WsSession:
         self.waiting = False
         self.errors: list[str] = []
         self.fragment: tuple[str, float] | None = None
+        self.last_figures: dict[str, str] = {}
 
     async def _send(self, ws, widget_trigger: str | None = None, fragment_id: str = "") -> None:
         from streamlit.proto.BackMsg_pb2 import BackMsg
@@ -96,6 +97,11 @@ class WsSession:
                 self.step = int(el.metric.body.replace(",", "") or 0)
             elif which == "plotly_chart":
                 self.refreshes += 1
+            elif which == "bidi_component" and el.bidi_component.component_name == "realnvp_live_chart":
+                # the live charts: count a refresh when a chart's figure changed (what the browser redraws)
+                if self.last_figures.get(el.bidi_component.id) != el.bidi_component.json:
+                    self.last_figures[el.bidi_component.id] = el.bidi_component.json
+                    self.refreshes += 1
             elif which == "exception":
                 self.errors.append(f"session {self.index}: {el.exception.type}: {el.exception.message[:120]}")
             elif which == "alert" and "Waiting for a free training slot" in el.alert.body:

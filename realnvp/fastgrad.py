@@ -47,9 +47,14 @@ def nll_and_grad(model: RealNVP, x: Tensor) -> Tensor:
     """Mean NLL of the batch ``x`` (as ``model.nll_loss``) with its gradient written into every ``param.grad``.
 
     Gradients are overwritten, not accumulated; every parameter must already have a ``.grad`` tensor.
+    Constants are 0-dim tensors of ``x``'s dtype: a Python float in a tensor op costs an extra conversion op.
     """
     n = x.shape[0]
     a, b = model.split(x)
+    inv_n = 1.0 / n
+    inv_n_t = x.new_tensor(inv_n)
+    one_t = x.new_tensor(1.0)
+    bounds: dict[float, tuple[Tensor, Tensor]] = {}
     saved = []
     log_scales = []
     for layer in model.layers:
@@ -65,10 +70,12 @@ def nll_and_grad(model: RealNVP, x: Tensor) -> Tensor:
             d = layer.d_trans
             r, t = raw[:, :d], raw[:, d:]
             if layer.scale == "tanh":
-                bound = layer.scale_bound
-                th = torch.tanh(r / bound)
-                s = th * bound
-                ds_dr = 1.0 - th.square()
+                if layer.scale_bound not in bounds:
+                    bounds[layer.scale_bound] = (x.new_tensor(layer.scale_bound), x.new_tensor(1.0 / layer.scale_bound))
+                bound_t, inv_bound_t = bounds[layer.scale_bound]
+                th = torch.tanh(r * inv_bound_t)
+                s = th * bound_t
+                ds_dr = torch.sub(one_t, th.square())
             elif layer.scale == "softplus":
                 shifted = r + layer.softplus_offset
                 s = torch.log(nn.functional.softplus(shifted).add_(layer.softplus_eps))
@@ -92,14 +99,13 @@ def nll_and_grad(model: RealNVP, x: Tensor) -> Tensor:
     log_det_sum = torch.stack(log_scales).sum() if log_scales else sum_sq.new_zeros(())
     loss = 0.5 * sum_sq / n + 0.5 * model.dim * LOG_2PI - log_det_sum / n
 
-    inv_n = 1.0 / n
-    grad_a, grad_b = a * inv_n, b * inv_n
+    grad_a, grad_b = a * inv_n_t, b * inv_n_t
     for layer, (linears, hidden, exp_s, scaled, ds_dr) in zip(reversed(model.layers), reversed(saved), strict=True):
         grad_out, grad_cond = (grad_b, grad_a) if layer.transform_b else (grad_a, grad_b)
         if exp_s is not None:
             # out = inp * exp(s) + t:  d/d inp = exp(s);  d/ds = inp * exp(s) = scaled;  log-det adds -1/n per s.
             grad_inp = grad_out * exp_s
-            grad_s = (grad_out * scaled).sub_(inv_n)
+            grad_s = (grad_out * scaled).sub_(inv_n_t)
             if ds_dr is not None:
                 grad_s.mul_(ds_dr)
             grad_raw = torch.cat([grad_s, grad_out], dim=1)
@@ -112,7 +118,7 @@ def nll_and_grad(model: RealNVP, x: Tensor) -> Tensor:
             h_in = hidden[j]
             torch.mm(g.t(), h_in, out=lin.weight.grad)
             torch.sum(g, 0, out=lin.bias.grad)
-            g = g @ lin.weight
+            g = torch.mm(g, lin.weight)
             if j > 0:
                 g = _threshold_backward(g, h_in, 0)
         grad_cond = grad_cond + g
