@@ -101,6 +101,26 @@ def test_playground_play_pause_and_url(tmp_path):
         assert redraws > 0, "the charts did not redraw while training"
         page.screenshot(path=str(ARTIFACTS / "playground-mid.png"), full_page=True)
 
+        # a user's zoom survives the live updates (each chart stays mounted; uirevision keeps the zoom)
+        x_range_js = "() => document.querySelector('.realnvp-live-chart')._fullLayout.xaxis.range"
+        full = page.evaluate(x_range_js)
+        box = page.locator(".realnvp-live-chart").first.locator(".nsewdrag").first.bounding_box()
+        page.mouse.move(box["x"] + 0.3 * box["width"], box["y"] + 0.3 * box["height"])
+        page.mouse.down()
+        page.mouse.move(box["x"] + 0.5 * box["width"], box["y"] + 0.5 * box["height"], steps=5)
+        page.mouse.move(box["x"] + 0.6 * box["width"], box["y"] + 0.6 * box["height"], steps=5)
+        page.mouse.up()
+        zoomed = page.evaluate(x_range_js)
+        assert zoomed[1] - zoomed[0] < 0.5 * (full[1] - full[0]), f"the drag did not zoom: {full} -> {zoomed}"
+        zoomed_at = page.evaluate(READ_METRICS)["redraws"][0]
+        deadline = time.perf_counter() + 10
+        while page.evaluate(READ_METRICS)["redraws"][0] < zoomed_at + 3 and time.perf_counter() < deadline:
+            time.sleep(0.1)
+        assert page.evaluate(READ_METRICS)["redraws"][0] >= zoomed_at + 3, "the density chart stopped redrawing"
+        x_range = page.evaluate(x_range_js)
+        assert x_range == pytest.approx(zoomed), f"the zoom was lost on redraw: {zoomed} became {x_range}"
+        page.locator(".realnvp-live-chart").first.locator(".nsewdrag").first.dblclick()  # back to the full view
+
         # keep going until the held-out NLL gets within 0.05 of the floor (or 25 s)
         floor_reached_at = None
         while time.perf_counter() - t_play < 25:
