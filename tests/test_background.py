@@ -83,7 +83,7 @@ def test_display_hook_runs_on_the_worker_with_the_lock_held():
     trainer = small()
     seen = []
     worker = BackgroundTraining(trainer, display_every_s=0.05)
-    worker.on_display = lambda t: seen.append((t.step_count, worker.lock._is_owned()))
+    worker.on_display = lambda t: seen.append((t.step_count, worker.lock.owned()))
     worker.start()
     assert wait_for(lambda: len(seen) >= 5)
     worker.stop()

@@ -5,14 +5,13 @@ Streamlit glue only: the maths is in `realnvp`. Other pages read ``st.session_st
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from realnvp.background import BackgroundTraining
+from realnvp.background import BackgroundTraining, HandoverLock
 from realnvp.scheduler import TrainingSlots
 from realnvp.settings import Settings
 from realnvp.training import Trainer
@@ -63,7 +62,7 @@ class PlaygroundState:
     custom_points: tuple[np.ndarray, np.ndarray] | None = None  # (train, held-out) of a user's own data
     custom_name: str = "your points"
     worker: BackgroundTraining | None = None
-    lock: threading.RLock = field(default_factory=threading.RLock)  # held while the trainer is read or changed
+    lock: HandoverLock = field(default_factory=HandoverLock)  # held while the trainer is read or changed
 
     # -- transport ----------------------------------------------------------------------------------------------------
     @property
