@@ -147,6 +147,11 @@ def _parse_number(raw: str) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def _show(value: float) -> str:
+    """A limit or value as people write it: whole numbers in full (2147483647, not 2.14748e+09)."""
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
 def from_query(params: Mapping[str, Any], base: Settings | None = None) -> tuple[Settings, list[str]]:
     """Settings from URL query parameters (unknown keys ignored), plus a note for each value changed or refused."""
     base = base or Settings()
@@ -177,7 +182,7 @@ def from_query(params: Mapping[str, Any], base: Settings | None = None) -> tuple
         clamped = clamp(field_name, number)
         if clamped != number:
             limit = LIMITS[field_name]
-            notes.append(f"{key}={raw} is outside {limit.low:g}–{limit.high:g}; using {clamped:g}")
+            notes.append(f"{key}={raw} is outside {_show(limit.low)}–{_show(limit.high)}; using {_show(clamped)}")
         values[field_name] = clamped
     return Settings(**values), notes
 
