@@ -22,7 +22,7 @@ __all__ = ["PlaygroundState", "DisplaySnapshot", "FRAME_SECONDS", "STEP_BUTTON_S
 # (a few ms): about 5 redraws of every chart a second. The browser, the server and the training share 2 cores.
 FRAME_SECONDS = 0.18
 # While playing, the training thread computes what the charts show this often (a little faster than the frames,
-# so every frame has something new): the density grid and the samples; and the held-out NLL a little less often.
+# so every frame has something new): the density grid and the samples; the held-out NLL every HELDOUT_SECONDS.
 # Together they take ~10% of the training thread.
 DISPLAY_SECONDS = 0.15
 HELDOUT_SECONDS = 0.3
