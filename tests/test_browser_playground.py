@@ -72,6 +72,10 @@ def test_playground_play_pause_and_url(tmp_path):
         page.wait_for_selector(".js-plotly-plot .main-svg", timeout=60_000)
         report["first_load_s"] = time.perf_counter() - t0
         assert_no_exception(page)
+        # the three live charts are drawn by the in-place component (not its st.plotly_chart fallback, which
+        # is what a Streamlit upgrade that stops exposing plotly.js would lead to)
+        page.wait_for_function("() => document.querySelectorAll('.realnvp-live-chart.js-plotly-plot').length === 3")
+        assert page.locator("[data-testid=stPlotlyChart]").count() == 0
         assert number_in(page, "step-count") == 0
         page.screenshot(path=str(ARTIFACTS / "playground-before.png"), full_page=True)
 
