@@ -2,6 +2,10 @@
 
 import streamlit as st
 
+from ui.shell import ensure_app_shell
+
+ensure_app_shell()  # opened directly on a fresh server: rerun inside app.py's shell
+
 st.title("What is this?")
 st.markdown(
     """

@@ -17,6 +17,9 @@ from realnvp.image import interpolate, resample_scale, round_trip
 from realnvp.image_catalog import PUBLISHED_BPD, FlowLoadError, LoadedFlow, list_flows, load_flow
 from realnvp.image_data import MNIST_ATTRIBUTION
 from realnvp.image_plots import heatmap_figure, image_grid
+from ui.shell import ensure_app_shell
+
+ensure_app_shell()  # opened directly on a fresh server: rerun inside app.py's shell
 
 ZOOM = {8: 8, 28: 3}  # screen pixels per image pixel, by image height
 

@@ -16,6 +16,9 @@ from realnvp import layers
 from realnvp.datasets import DATASETS
 from realnvp.training import Trainer
 from ui.runtime import configure_process
+from ui.shell import ensure_app_shell
+
+ensure_app_shell()  # opened directly on a fresh server: rerun inside app.py's shell
 
 configure_process()  # one torch thread per session (idempotent; app.py has usually done it already)
 

@@ -15,6 +15,9 @@ from ui.click_canvas import click_canvas
 from ui.live import BIG_FONT_CSS, LiveView
 from ui.playground_state import PlaygroundState
 from ui.runtime import current_device
+from ui.shell import ensure_app_shell
+
+ensure_app_shell()  # opened directly on a fresh server: rerun inside app.py's shell
 
 st.html(BIG_FONT_CSS)
 st.title("Your own points")

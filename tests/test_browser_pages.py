@@ -117,3 +117,20 @@ def test_image_flows_page_samples_a_grid_at_two_temperatures():
             page.get_by_text(f"T = {name}").first.wait_for(timeout=60_000)
             assert_no_exception(page)
             page.screenshot(path=str(ARTIFACTS / f"browser-images-T{name}.png"), full_page=True)
+
+
+def test_a_page_opened_first_on_a_fresh_server_runs_inside_the_app_shell():
+    """A shared link to /layers, as the server's very first request: the app's navigation, wide layout and device
+    picker, not Streamlit's bare pages-folder router (which lists the files: app, about, layers, ...)."""
+    require_browser()
+    with streamlit_server() as (url, _proc), chromium() as browser:
+        page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+        page.goto(f"{url}/layers")
+        wait_ready(page, timeout=120)
+        page.wait_for_selector("h1:has-text('Layer by layer')", timeout=60_000)
+        nav = page.locator("[data-testid=stSidebarNav]").inner_text()
+        assert "Layer by layer" in nav and "Your own points" in nav, nav
+        assert "your points" not in nav and "\napp\n" not in f"\n{nav}\n", f"the bare pages router ran: {nav}"
+        assert page.get_by_text("In use:").count() == 1, "no device picker: app.py's sidebar did not run"
+        assert page.url.rstrip("/").endswith("/layers")
+        assert_no_exception(page)
