@@ -240,6 +240,8 @@ def loss_spec(
 
     >>> [t["name"] for t in loss_spec([1, 2], [2.0, 1.5], [2], [1.6], entropy=1.0)["data"]]
     ['train (binned)', 'held-out', 'true entropy 1.000 (the floor)']
+    >>> loss_spec([], [], [0], [2.0], entropy=1.0)["data"][0]["mode"]  # untrained: the held-out NLL as a dot
+    'markers'
     >>> loss_spec([1, 2], [2.0, 1.5], [2], [1.6], entropy=1.0)["layout"]["title"]["text"]
     'Negative log-likelihood (nats) · gap to the floor +0.600'
 
@@ -268,7 +270,7 @@ def loss_spec(
                 type="scatter",
                 x=packed_array(np.asarray(ex, dtype=float), packed),
                 y=packed_array(ey, packed),
-                mode="lines",
+                mode="lines" if len(ex) > 1 else "markers",  # before training: one point, shown as a dot
                 name="held-out",
                 line=dict(color=HELDOUT_COLOR, width=3),
             )
