@@ -131,3 +131,14 @@ def test_a_failing_page_shows_a_friendly_error_and_keeps_the_session():
     assert "Something went wrong" in at.error[0].value and "kept" in at.error[0].value
     at.run()
     assert at.session_state["kept"] == 2
+
+
+def test_live_charts_fall_back_to_plotly_chart_when_the_browser_lacks_plotly():
+    """The component reports ``missing`` when plotly.js never appears; that chart then uses st.plotly_chart."""
+    at = fresh_app()
+    at.session_state["pg-density-use-plotly-chart"] = True  # what the component's "missing" report sets
+    at.run()
+    assert not at.exception
+    assert sorted(live_figures(at)) == ["loss", "points"]
+    charts = at.get("plotly_chart")
+    assert len(charts) == 1 and json.loads(charts[0].proto.spec)["data"][0]["type"] == "heatmap"
