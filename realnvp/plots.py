@@ -15,9 +15,7 @@ import plotly.graph_objects as go
 __all__ = [
     "points_figure",
     "points_spec",
-    "density_figure",
     "density_spec",
-    "loss_figure",
     "loss_spec",
     "packed_array",
     "scores_figure",
@@ -176,18 +174,6 @@ def density_spec(
     return dict(data=[heatmap], layout=_layout_spec(title, uirevision, **_square_axes_spec(bounds)))
 
 
-def density_figure(
-    xs: np.ndarray,
-    ys: np.ndarray,
-    log_density: np.ndarray,
-    uirevision: str = "density",
-    title: str = "Model log-density log p(x)",
-    floor_quantile: float = 0.05,
-) -> go.Figure:
-    """Heatmap of ``log_density[iy, ix]`` over the grid ``xs × ys`` (:func:`density_spec` as a ``go.Figure``)."""
-    return go.Figure(density_spec(xs, ys, log_density, uirevision, title, floor_quantile, packed=False))
-
-
 def ema(values: Sequence[float], alpha: float = 0.05) -> np.ndarray:
     """Exponential moving average (the smoothed training-loss line).
 
@@ -301,19 +287,6 @@ def loss_spec(
         yaxis["range"] = [lo - pad, hi + pad]
     xaxis = _axis(title=dict(text="step"), showgrid=True, gridcolor="#eee")
     return dict(data=traces, layout=_layout_spec(title, uirevision, height=360, xaxis=xaxis, yaxis=yaxis))
-
-
-def loss_figure(
-    steps: Sequence[int],
-    train_nll: Sequence[float],
-    eval_steps: Sequence[int],
-    heldout_nll: Sequence[float],
-    entropy: float | None = None,
-    uirevision: str = "loss",
-    title: str = "Negative log-likelihood (nats)",
-) -> go.Figure:
-    """Training NLL, held-out NLL and the true-entropy floor (:func:`loss_spec` as a ``go.Figure``)."""
-    return go.Figure(loss_spec(steps, train_nll, eval_steps, heldout_nll, entropy, uirevision, title, packed=False))
 
 
 def scores_figure(
