@@ -9,7 +9,7 @@ import streamlit as st
 
 st.set_page_config(page_title="RealNVP Playground", page_icon=":material/cyclone:", layout="wide")
 
-from ui.runtime import configure_process, device_picker, run_page_safely  # noqa: E402
+from playground.serving.runtime import configure_process, device_picker, run_page_safely  # noqa: E402
 
 configure_process()
 

@@ -20,13 +20,13 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from realnvp.image_catalog import list_flows, load_flow  # noqa: E402
+from realnvp.image.catalog import list_flows, load_flow  # noqa: E402
 
 COLD = """
 import time
 t0 = time.perf_counter()
 from streamlit.testing.v1 import AppTest
-import torch, realnvp.image_catalog
+import torch, realnvp.image.catalog
 t1 = time.perf_counter()
 at = AppTest.from_file({page!r}, default_timeout=60)
 at.run()

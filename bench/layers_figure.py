@@ -19,9 +19,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from playground.plots.layers import build_animation_figure  # noqa: E402
+from playground.views.layers import animation_frames, latent_samples, likelihood_breakdown  # noqa: E402
 from realnvp import RealNVP  # noqa: E402
-from realnvp.layer_plots import build_animation_figure  # noqa: E402
-from realnvp.layers import animation_frames, latent_samples, likelihood_breakdown  # noqa: E402
 
 
 def main() -> None:

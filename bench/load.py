@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.browser import ARTIFACTS, COUNT_REDRAWS, chromium, number_in, streamlit_server, wait_ready  # noqa: E402
+from tests.browser.harness import ARTIFACTS, COUNT_REDRAWS, chromium, number_in, streamlit_server, wait_ready  # noqa: E402
 
 
 def rss_of_tree(pid: int) -> int:

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ui.shell import ensure_app_shell
+from playground.components.shell import ensure_app_shell
 
 ensure_app_shell()  # opened directly on a fresh server: rerun inside app.py's shell
 

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 import streamlit as st
 import torch
 
+from playground.components.shell import ensure_app_shell
+from playground.plots.images import heatmap_figure, image_grid
 from realnvp.image import interpolate, resample_scale, round_trip
-from realnvp.image_catalog import PUBLISHED_BPD, FlowLoadError, LoadedFlow, list_flows, load_flow
-from realnvp.image_data import MNIST_ATTRIBUTION
-from realnvp.image_plots import heatmap_figure, image_grid
-from ui.shell import ensure_app_shell
+from realnvp.image.catalog import PUBLISHED_BPD, FlowLoadError, LoadedFlow, list_flows, load_flow
+from realnvp.image.data import MNIST_ATTRIBUTION
 
 ensure_app_shell()  # opened directly on a fresh server: rerun inside app.py's shell
 

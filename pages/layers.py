@@ -1,6 +1,6 @@
 """Layer by layer: watch each coupling layer move the points, and read the exact likelihood as a sum of parts.
 
-Streamlit only (widgets, layout, session state). The analysis is `realnvp.layers`, the figures `realnvp.layer_plots`.
+Streamlit only (widgets, layout, session state). The analysis is `playground.views.layers`, the figures `playground.plots.layers`.
 Shows the Playground's model when it has trained one (``st.session_state["playground"].trainer``), otherwise a
 quick model of its own kept in ``st.session_state["layers_model"]``.
 """
@@ -11,12 +11,12 @@ from typing import Any
 
 import streamlit as st
 
-from realnvp import layer_plots as plots
-from realnvp import layers
+from playground.components.shell import ensure_app_shell
+from playground.plots import layers as plots
+from playground.serving.runtime import configure_process
+from playground.views import layers
 from realnvp.datasets import DATASETS
 from realnvp.training import Trainer
-from ui.runtime import configure_process
-from ui.shell import ensure_app_shell
 
 ensure_app_shell()  # opened directly on a fresh server: rerun inside app.py's shell
 

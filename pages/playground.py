@@ -2,11 +2,11 @@
 
 import streamlit as st
 
-from realnvp.settings import from_query, to_query
-from ui.live import BIG_FONT_CSS, LiveView
-from ui.playground_state import PlaygroundState
-from ui.runtime import current_device
-from ui.shell import ensure_app_shell
+from playground.components.live_view import BIG_FONT_CSS, LiveView
+from playground.components.shell import ensure_app_shell
+from playground.serving.runtime import current_device
+from playground.settings import from_query, to_query
+from playground.state import PlaygroundState
 
 ensure_app_shell()  # opened directly on a fresh server: rerun inside app.py's shell
 

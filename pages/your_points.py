@@ -7,15 +7,15 @@ import io
 import numpy as np
 import streamlit as st
 
-from realnvp import plots
-from realnvp.scoring import score_points, split_points
-from realnvp.settings import UPLOAD_MAX_MB, UPLOAD_MAX_POINTS
-from realnvp.upload import PointsError, load_points
-from ui.click_canvas import click_canvas
-from ui.live import BIG_FONT_CSS, LiveView
-from ui.playground_state import PlaygroundState
-from ui.runtime import current_device
-from ui.shell import ensure_app_shell
+from playground.components.click_canvas import click_canvas
+from playground.components.live_view import BIG_FONT_CSS, LiveView
+from playground.components.shell import ensure_app_shell
+from playground.plots import live as plots
+from playground.serving.runtime import current_device
+from playground.settings import UPLOAD_MAX_MB, UPLOAD_MAX_POINTS
+from playground.state import PlaygroundState
+from playground.views.points import score_points, split_points
+from realnvp.datasets.points import PointsError, load_points
 
 ensure_app_shell()  # opened directly on a fresh server: rerun inside app.py's shell
 

@@ -6,6 +6,6 @@
 torch.Size([3, 2])
 """
 
-from .flow import FlowConfig, RealNVP, Trace
+from realnvp.flow import FlowConfig, RealNVP, Trace
 
 __all__ = ["FlowConfig", "RealNVP", "Trace"]

@@ -6,6 +6,12 @@ that is what the app's download button produces.
 
     save_flow("runs/moons", model, standardizer=trainer.standardizer)
     model, meta = load_flow("runs/moons")      # or load_flow("moons.safetensors")
+
+>>> from realnvp import RealNVP
+>>> flow = RealNVP(2, n_layers=2)
+>>> model, meta = flow_from_bytes(flow_to_bytes(flow))
+>>> model.config == flow.config, meta["format"]
+(True, 'realnvp-vector/1')
 """
 
 from __future__ import annotations
@@ -20,8 +26,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 
-from .datasets import Standardizer
-from .flow import FlowConfig, RealNVP
+from realnvp.datasets import Standardizer
+from realnvp.flow import FlowConfig, RealNVP
 
 __all__ = ["FORMAT", "save_flow", "load_flow", "flow_to_bytes", "flow_from_bytes", "CheckpointError"]
 

@@ -15,19 +15,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .coupling import (
-    COUPLINGS,
-    MASKS,
-    NORMS,
-    SCALES,
-    ActNorm,
-    AdditiveCoupling,
-    AffineCoupling,
-    BatchNormFlow,
-    Permute,
-    merge,
-    partition,
-)
+from realnvp.coupling import COUPLINGS, MASKS, SCALES, AdditiveCoupling, AffineCoupling, Permute, merge, partition
+from realnvp.norm import NORMS, ActNorm, BatchNormFlow
 
 __all__ = ["FlowConfig", "RealNVP", "Trace"]
 

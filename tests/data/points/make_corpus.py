@@ -1,4 +1,4 @@
-"""Generate the point-cloud upload corpus used by tests/test_upload.py (good/ and bad/ files).
+"""Generate the point-cloud upload corpus used by tests/lib/test_upload.py (good/ and bad/ files).
 
 Run from the repository root; it rewrites every file, byte for byte the same each time:
 

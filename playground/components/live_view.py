@@ -1,0 +1,344 @@
+"""The live training view shared by the Playground and the "Your own points" page: controls, transport, figures.
+
+Streamlit glue only (widgets, layout, session state); all maths is in `realnvp`. One :class:`LiveView` per page,
+with its own session-state slot and widget-key prefix. The Playground's keys are the stable test hooks:
+``play``, ``pause``, ``step``, ``reset`` (buttons) and the containers ``step-count`` and ``heldout-nll``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import fields, replace
+
+import streamlit as st
+import torch
+
+from playground.components.live_chart import live_chart
+from playground.plots import live as plots
+from playground.serving.runtime import current_device, session_id, training_slots
+from playground.settings import CHOICES, LIMITS, PRESETS, Settings
+from playground.state import (
+    DISPLAY_POINTS,
+    FRAME_SECONDS,
+    WAITING_FRAME_SECONDS,
+    PlaygroundState,
+)
+from realnvp.checkpoint import flow_to_bytes
+from realnvp.datasets import DATASETS
+
+__all__ = ["LiveView", "BIG_FONT_CSS"]
+
+FRAME_LOG = os.environ.get("REALNVP_FRAME_LOG")  # benchmarks: append one JSON line per live frame
+
+BIG_FONT_CSS = "<style>[data-testid='stMetricValue'] {font-size: 2.1rem;} .stButton button {font-size: 1.1rem;}</style>"
+
+
+def _options(values: list, current) -> list:
+    return sorted(set(values) | {current})
+
+
+class LiveView:
+    """Controls + Play/Pause/Step/Reset + live metrics and figures for one :class:`PlaygroundState`.
+
+    ``state_key`` names the session-state slot, ``prefix`` is prepended to every widget key ("" for the Playground,
+    so its hooks are ``play``, ``step-count``, …), ``on_settings`` is called after settings change (URL sync).
+    """
+
+    def __init__(
+        self,
+        state: PlaygroundState,
+        prefix: str = "",
+        widget_prefix: str = "pg-",
+        on_settings: Callable[[Settings], None] | None = None,
+    ):
+        self.state = state
+        self.prefix = prefix
+        self.widget_prefix = widget_prefix
+        self.on_settings = on_settings or (lambda settings: None)
+        self.widget = {f.name: f"{widget_prefix}{f.name}" for f in fields(Settings)}
+        self.slot_id = f"{session_id()}/{prefix or 'playground'}"
+        if state.device != current_device():
+            state.device = current_device()
+            state.reset(f"Model reset to train on {state.device.upper()}.")
+        if state.trainer is None:
+            notice = state.notice
+            state.reset()
+            state.notice = notice
+        for name, key in self.widget.items():  # widgets forget their values when another page was shown
+            if key not in st.session_state:
+                st.session_state[key] = getattr(state.settings, name)
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}{name}"
+
+    # -- callbacks --------------------------------------------------------------------------------------------------
+    def sync_widgets(self) -> None:
+        for name, key in self.widget.items():
+            st.session_state[key] = getattr(self.state.settings, name)
+
+    def on_setting_changed(self) -> None:
+        values = {n: st.session_state.get(k, getattr(self.state.settings, n)) for n, k in self.widget.items()}
+        self.state.apply(Settings(**values))
+        self.on_settings(self.state.settings)
+
+    def on_preset(self) -> None:
+        name = st.session_state[f"{self.widget_prefix}preset"]
+        if name in PRESETS:
+            self.stop_training()
+            self.state.settings = replace(PRESETS[name].settings)
+            self.sync_widgets()
+            self.state.reset(f"Preset “{PRESETS[name].title}”: {PRESETS[name].what_to_watch}")
+            self.on_settings(self.state.settings)
+
+    def stop_training(self) -> None:
+        self.state.stop_training()
+
+    def on_play(self) -> None:
+        self.state.start_training(training_slots(), self.slot_id)
+
+    def on_step(self) -> None:
+        self.stop_training()
+        try:
+            self.state.advance()
+        except (RuntimeError, ValueError) as err:  # includes CUDA out-of-memory
+            self._handle_training_error(err)
+
+    def on_reset(self) -> None:
+        self.stop_training()
+        self.state.reset("Model reset: fresh weights, same data and settings.")
+
+    # -- controls ---------------------------------------------------------------------------------------------------
+    def controls(self, data_controls: bool = True, presets: bool = True) -> None:
+        w, change, s = self.widget, self.on_setting_changed, self.state.settings
+        if presets:
+            st.selectbox(
+                "Preset",
+                ["—", *PRESETS],
+                key=f"{self.widget_prefix}preset",
+                format_func=lambda k: PRESETS[k].title if k in PRESETS else "choose a preset…",
+                on_change=self.on_preset,
+            )
+        if data_controls:
+            with st.expander("Data", expanded=True):
+                st.selectbox("Dataset", DATASETS, key=w["dataset"], on_change=change)
+                lim = LIMITS["noise"]
+                st.slider("Noise", lim.low, lim.high, step=0.01, key=w["noise"], on_change=change)
+                st.select_slider(
+                    "Points",
+                    _options([500, 1000, 2000, 5000, 10000, 20000], s.n_points),
+                    key=w["n_points"],
+                    on_change=change,
+                )
+                st.number_input("Seed", 0, int(LIMITS["seed"].high), step=1, key=w["seed"], on_change=change)
+        with st.expander("Architecture", expanded=True):
+            st.slider("Coupling layers", 1, int(LIMITS["layers"].high), key=w["layers"], on_change=change)
+            st.select_slider(
+                "Conditioner width", _options([8, 16, 32, 64, 128, 256], s.width), key=w["width"], on_change=change
+            )
+            st.slider("Conditioner depth", 1, int(LIMITS["depth"].high), key=w["depth"], on_change=change)
+            st.radio("Coupling", CHOICES["coupling"], key=w["coupling"], horizontal=True, on_change=change)
+            st.selectbox(
+                "Scale",
+                CHOICES["scale"],
+                key=w["scale"],
+                format_func={"tanh": "tanh-bounded (±2)", "softplus": "softplus", "exp": "raw exp (unbounded)"}.get,
+                on_change=change,
+            )
+            st.selectbox("Mask", CHOICES["mask"], key=w["mask"], on_change=change)
+            st.selectbox("Normalisation", CHOICES["norm"], key=w["norm"], on_change=change)
+        with st.expander("Optimiser (changes apply live)", expanded=True):
+            st.selectbox("Optimiser", CHOICES["optimizer"], key=w["optimizer"], on_change=change)
+            st.select_slider(
+                "Learning rate",
+                _options([1e-4, 3e-4, 1e-3, 2e-3, 3e-3, 5e-3, 1e-2, 2e-2, 5e-2, 1e-1], s.lr),
+                key=w["lr"],
+                format_func=lambda v: f"{v:g}",
+                on_change=change,
+            )
+            st.select_slider(
+                "Batch size", _options([32, 64, 128, 256, 512, 1024, 2048], s.batch), key=w["batch"], on_change=change
+            )
+            st.select_slider(
+                "Gradient clip",
+                _options([0.0, 0.5, 1.0, 5.0, 10.0, 100.0], s.clip),
+                key=w["clip"],
+                format_func=lambda v: "off" if v == 0 else f"{v:g}",
+                on_change=change,
+            )
+            st.select_slider(
+                "Steps per frame",
+                _options([0, 1, 5, 10, 25, 50, 100, 200, 400], s.steps_per_frame),
+                key=w["steps_per_frame"],
+                format_func=lambda v: "auto" if v == 0 else str(v),
+                on_change=change,
+            )
+
+    # -- transport and the live fragment ----------------------------------------------------------------------------
+    def transport(self) -> None:
+        state = self.state
+        buttons = st.columns([1, 1, 1, 1, 2])
+        primary = "secondary" if state.playing else "primary"
+        buttons[0].button(
+            "Play",
+            key=self.key("play"),
+            icon=":material/play_arrow:",
+            on_click=self.on_play,
+            type=primary,
+            width="stretch",
+        )
+        buttons[1].button(
+            "Pause", key=self.key("pause"), icon=":material/pause:", on_click=self.stop_training, width="stretch"
+        )
+        buttons[2].button(
+            "Step",
+            key=self.key("step"),
+            icon=":material/skip_next:",
+            on_click=self.on_step,
+            width="stretch",
+            help="Train one chunk, then pause",
+        )
+        buttons[3].button(
+            "Reset", key=self.key("reset"), icon=":material/restart_alt:", on_click=self.on_reset, width="stretch"
+        )
+        with buttons[4]:
+            st.markdown(":green[**training…**]" if state.playing else ":gray[paused]")
+        if state.notice:
+            st.info(state.notice)
+
+    def live(self) -> None:
+        """The part that refreshes while training (a timed fragment; nothing is scheduled while paused)."""
+        self._was_playing = self.state.playing
+        fragment = st.fragment(run_every=self._refresh_period() if self._was_playing else None)(self._frame)
+        fragment()
+
+    @staticmethod
+    def _refresh_period() -> float:
+        """Refresh fast when few sessions train; slow down in a busy room so the server keeps serving newcomers.
+
+        Drawing a frame costs the server (and each browser) far more than a few training steps, so with more
+        sessions playing than training slots, every session refreshes less often (training itself is unaffected).
+        """
+        status = training_slots().status()
+        playing = status["training"] + status["waiting"]
+        if playing <= status["capacity"]:
+            return FRAME_SECONDS
+        return min(WAITING_FRAME_SECONDS * 2, 2 * FRAME_SECONDS * playing)
+
+    def _frame(self) -> None:
+        started = time.perf_counter()
+        playing = self._frame_body()
+        if FRAME_LOG:
+            record = {
+                "t": started,
+                "playing": playing,
+                "frame_s": time.perf_counter() - started,
+                "step": self.state.trainer.step_count,
+                "slot": self.slot_id,
+            }
+            with open(FRAME_LOG, "a") as log:
+                log.write(json.dumps(record) + "\n")
+
+    def _frame_body(self) -> bool:
+        state = self.state
+        playing = state.playing
+        if playing:
+            state.worker.beat()
+            state.record_frame()
+        err = state.take_error()
+        if err is not None:
+            self._handle_training_error(err)
+        if self._was_playing and not playing:
+            st.rerun()  # training stopped by itself: a full rerun shows "paused" and stops the timer
+        self._draw(state)
+        return playing
+
+    def _handle_training_error(self, err: BaseException) -> None:
+        state = self.state
+        if isinstance(err, torch.cuda.OutOfMemoryError):
+            with state.lock:
+                state.trainer.to("cpu")
+            state.device = "cpu"
+            st.session_state["device"] = "cpu"
+            state.notice = "The GPU ran out of memory: training moved to the CPU; the model and its history are kept."
+        else:
+            state.notice = f"Training stopped after an error ({type(err).__name__}: {err}). The model is kept."
+
+    def _draw(self, state: PlaygroundState) -> None:
+        with state.lock:  # a consistent snapshot; while playing the worker has already computed the charts' data
+            trainer = state.trainer
+            step = trainer.step_count
+            h = trainer.history
+            nll = h.heldout_nll[-1] if h.heldout_nll else float("nan")
+            gap, entropy = trainer.gap, trainer.entropy
+            event = h.events[-1] if h.events else None
+            display = state.current_display()
+            stale = state.figures is None or state.figures_step != display.step
+            if stale:
+                curves = (list(h.steps), list(h.train_nll), list(h.eval_steps), list(h.heldout_nll))
+        m = st.columns(4)
+        with m[0].container(key=self.key("step-count")):
+            st.metric("Step", f"{step:,}")
+        with m[1].container(key=self.key("heldout-nll")):
+            st.metric("Held-out NLL (nats)", f"{nll:.3f}")
+        m[2].metric(
+            "Gap to entropy floor",
+            "—" if gap is None else f"{gap:+.3f}",
+            help=f"True entropy of the data: {entropy:.3f} nats"
+            if entropy is not None
+            else "Unknown for data without a known generator",
+        )
+        rate = state.steps_per_second()
+        m[3].metric("Steps / s", "—" if rate is None or not state.playing else f"{rate:,.0f}")
+        if state.playing and state.queue_position > 0:
+            st.info(
+                f"Waiting for a free training slot ({state.queue_position - 1} ahead of you). The server shares its "
+                "CPU between visitors in turns; this resolves by itself.",
+                icon=":material/hourglass_top:",
+            )
+        if event:
+            st.warning(event, icon=":material/warning:")
+        if stale:  # plain figure dicts: building them costs well under a millisecond
+            state.figures = {
+                "density": plots.density_spec(
+                    display.xs, display.ys, display.log_p, uirevision=f"density-{id(trainer)}"
+                ),
+                "points": plots.points_spec(
+                    trainer.train_points[:DISPLAY_POINTS],
+                    display.samples,
+                    bounds=display.bounds,
+                    uirevision=f"points-{id(trainer)}",
+                ),
+                "loss": plots.loss_spec(*curves, entropy, uirevision="loss"),
+            }
+            state.figures_step = display.step
+        left, right = st.columns(2)
+        with left:
+            live_chart(state.figures["density"], key=f"{self.widget_prefix}density")
+        with right:
+            live_chart(state.figures["points"], key=f"{self.widget_prefix}points")
+        live_chart(state.figures["loss"], key=f"{self.widget_prefix}loss")
+
+    def downloads(self) -> None:
+        trainer = self.state.trainer
+        c1, c2 = st.columns(2)
+        c1.download_button(
+            "Download model (.safetensors)",
+            data=lambda t=trainer: flow_to_bytes(
+                t.model, t.standardizer, extra={"dataset": t.name, "steps": t.step_count}
+            ),
+            file_name=f"realnvp-{trainer.name}-step{trainer.step_count}.safetensors",
+            mime="application/octet-stream",
+            on_click="ignore",
+            key=f"{self.widget_prefix}download-model",
+        )
+        c2.download_button(
+            "Download 2,000 samples (.csv)",
+            data=lambda t=trainer: "x,y\n" + "\n".join(f"{a:.6g},{b:.6g}" for a, b in t.sample(2000, seed=0)),
+            file_name=f"realnvp-{trainer.name}-samples.csv",
+            mime="text/csv",
+            on_click="ignore",
+            key=f"{self.widget_prefix}download-samples",
+        )

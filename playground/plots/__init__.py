@@ -1,0 +1,1 @@
+"""Plotly figure builders: live charts (:mod:`.live`), layer animation (:mod:`.layers`), image grids (:mod:`.images`)."""

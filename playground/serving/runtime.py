@@ -1,0 +1,104 @@
+"""Process-wide setup for serving the app, and the device picker. Streamlit glue only, no maths."""
+
+from __future__ import annotations
+
+import gc
+import os
+import uuid
+
+import streamlit as st
+import torch
+
+from playground.serving.scheduler import TrainingSlots
+
+__all__ = [
+    "configure_process",
+    "available_devices",
+    "device_picker",
+    "current_device",
+    "training_slots",
+    "session_id",
+    "run_page_safely",
+]
+
+
+@st.cache_resource(show_spinner=False)
+def configure_process() -> bool:
+    """Once per server process: one torch thread per training session, and freeze the heavy imports for the GC.
+
+    On 2 shared cores, two torch threads per session oversubscribe the CPU (measured 10–50× slower); and after
+    torch + scikit-learn are imported every full GC pass walks ~300k objects unless they are frozen.
+    """
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    torch.set_num_threads(1)
+    import playground.plots.live  # noqa: F401  (import the heavy modules before freezing)
+    import realnvp.training  # noqa: F401
+
+    gc.collect()
+    gc.freeze()
+    return True
+
+
+def available_devices() -> list[str]:
+    devices = ["cpu"]
+    if torch.cuda.is_available():
+        devices.append("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        devices.append("mps")
+    return devices
+
+
+def current_device() -> str:
+    device = st.session_state.get("device", "cpu")
+    return device if device in available_devices() else "cpu"
+
+
+def device_picker() -> str:
+    """Sidebar radio of the devices this server has; the choice lives in ``st.session_state['device']``."""
+    devices = available_devices()
+    labels = {"cpu": "CPU", "cuda": "CUDA GPU", "mps": "Apple MPS"}
+    if st.session_state.get("device") not in devices:
+        st.session_state["device"] = "cpu"
+    st.sidebar.radio(
+        "Device",
+        devices,
+        key="device",
+        format_func=lambda d: labels.get(d, d),
+        help="Where new models train. Only devices this server has are listed.",
+    )
+    device = current_device()
+    detail = torch.cuda.get_device_name(0) if device == "cuda" else ("1 thread" if device == "cpu" else "")
+    st.sidebar.caption(f"In use: **{labels[device]}**{' · ' + detail if detail else ''}")
+    return device
+
+
+@st.cache_resource(show_spinner=False)
+def training_slots() -> TrainingSlots:
+    """The server-wide cap on sessions training at once (env REALNVP_TRAINING_SLOTS).
+
+    Default: one core fewer than the machine has (at least 1, at most 8) — the last core serves pages, so a
+    room of visitors never starves a newcomer's first page load.
+    """
+    capacity = int(os.environ.get("REALNVP_TRAINING_SLOTS", "0") or 0) or max(1, min((os.cpu_count() or 1) - 1, 8))
+    return TrainingSlots(capacity=capacity, quantum=5.0, lease=3.0)
+
+
+def session_id() -> str:
+    """A stable id for this browser session (used for the training-slot queue)."""
+    if "session-id" not in st.session_state:
+        st.session_state["session-id"] = uuid.uuid4().hex
+    return st.session_state["session-id"]
+
+
+def run_page_safely(page) -> None:
+    """Run a page; a bug in it shows a friendly message instead of a traceback, and the session is kept."""
+    try:
+        page.run()
+    except Exception as err:  # st.rerun/st.stop are BaseExceptions and pass through untouched
+        st.error(
+            f"Something went wrong on this page ({type(err).__name__}). Your models and settings are kept: "
+            "try again, or switch to another page.",
+            icon=":material/error:",
+        )
+        with st.expander("Details for a bug report"):
+            st.code(f"{type(err).__name__}: {err}", language=None, wrap_lines=True)

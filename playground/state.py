@@ -1,0 +1,191 @@
+"""The Playground's session state: one small object holding the settings, the trainer and the transport state.
+
+Streamlit glue only: the maths is in `realnvp`. Other pages read ``st.session_state["playground"].trainer``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from playground.serving.background import BackgroundTraining, HandoverLock
+from playground.serving.scheduler import TrainingSlots
+from playground.settings import Settings
+from realnvp.training import Trainer
+
+__all__ = ["PlaygroundState", "DisplaySnapshot", "FRAME_SECONDS", "STEP_BUTTON_STEPS"]
+
+# Streamlit restarts a fragment's timer when a run ends, so the refresh period is this plus the frame's own time
+# (a few ms): about 5 redraws of every chart a second (measured 4.8–5.1 in Chromium here). The browser, the server
+# and the training share 2 cores: faster frames cost training steps (0.18 s: median ~140 steps/s; 0.2 s: ~151).
+FRAME_SECONDS = 0.2
+# While playing, the training thread computes what the charts show this often (a little faster than the frames,
+# so every frame has something new): the density grid and the samples; the held-out NLL every HELDOUT_SECONDS.
+# Together they take ~10% of the training thread.
+DISPLAY_SECONDS = 0.15
+HELDOUT_SECONDS = 0.3
+GRID_RESOLUTION = 56
+WAITING_FRAME_SECONDS = 1.0  # while queued for a training slot
+STEP_BUTTON_STEPS = 50  # what one press of Step trains (or the steps-per-frame setting when it is set)
+SLOW_MOTION_PERIOD = 0.25  # with a fixed steps-per-frame, the worker trains that many steps per period
+HELDOUT_POINTS = 4096
+DISPLAY_POINTS = 400  # data points and samples drawn (all points are trained on); cheap for software WebGL
+SAMPLES_SEED = 12345  # the same latent points every frame: the samples move with the model, they don't flicker
+
+
+@dataclass(frozen=True)
+class DisplaySnapshot:
+    """What the live charts show for one training step: the density grid and the model's samples."""
+
+    step: int
+    bounds: tuple[float, float, float, float]
+    xs: np.ndarray
+    ys: np.ndarray
+    log_p: np.ndarray
+    samples: np.ndarray
+
+
+@dataclass
+class PlaygroundState:
+    """Settings + trainer + transport for one browser session."""
+
+    settings: Settings = field(default_factory=Settings)
+    device: str = "cpu"
+    trainer: Trainer | None = None
+    notice: str | None = None  # one-line message about the last reset / change
+    frame_times: deque = field(default_factory=lambda: deque(maxlen=20))  # (wall time, step) per drawn frame
+    display: DisplaySnapshot | None = None  # refreshed by the training thread while playing
+    figures: dict | None = None  # the last drawn figures, reused while nothing moved
+    figures_step: int = -1
+    custom_points: tuple[np.ndarray, np.ndarray] | None = None  # (train, held-out) of a user's own data
+    custom_name: str = "your points"
+    worker: BackgroundTraining | None = None
+    lock: HandoverLock = field(default_factory=HandoverLock)  # held while the trainer is read or changed
+
+    # -- transport ----------------------------------------------------------------------------------------------------
+    @property
+    def playing(self) -> bool:
+        return self.worker is not None and self.worker.running
+
+    @property
+    def queue_position(self) -> int:
+        return self.worker.queue_position if self.playing else 0
+
+    def start_training(self, slots: TrainingSlots | None, slot_id: str) -> None:
+        """Train in a background thread (sharing the server through ``slots``) until :meth:`stop_training`."""
+        if self.playing:
+            return
+        spf = self.settings.steps_per_frame
+        self.worker = BackgroundTraining(
+            self.trainer,
+            slots=slots,
+            slot_id=slot_id,
+            chunk_steps=spf if spf > 0 else 5,
+            pace_s=SLOW_MOTION_PERIOD if spf > 0 else 0.0,
+            lock=self.lock,
+            eval_every_s=HELDOUT_SECONDS,
+            display_every_s=DISPLAY_SECONDS,
+            on_display=self._refresh_display_for,
+        ).start()
+
+    def stop_training(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+
+    def take_error(self) -> BaseException | None:
+        """The exception that stopped the background training, if any (reported once)."""
+        if self.worker is None or self.worker.error is None:
+            return None
+        err, self.worker.error = self.worker.error, None
+        return err
+
+    def reset(self, reason: str | None = None) -> None:
+        """Build a fresh trainer from the settings (new data, new model, empty history)."""
+        self.stop_training()
+        self.worker = None
+        s = self.settings
+        if self.custom_points is not None:
+            train, heldout = self.custom_points
+            self.trainer = Trainer(
+                train,
+                heldout,
+                s.flow_config(),
+                s.optim_config(),
+                seed=s.seed,
+                device=self.device,
+                name=self.custom_name,
+            )
+        else:
+            self.trainer = Trainer.for_dataset(
+                s.dataset,
+                noise=s.noise,
+                n_points=s.n_points,
+                seed=s.seed,
+                flow=s.flow_config(),
+                optim=s.optim_config(),
+                heldout_points=HELDOUT_POINTS,
+                device=self.device,
+            )
+        self.trainer.evaluate()
+        self.frame_times.clear()
+        self.display = None
+        self.figures, self.figures_step = None, -1
+        self.notice = reason
+
+    def apply(self, new: Settings) -> None:
+        """Switch to ``new`` settings: optimiser knobs change live, anything else resets the model visibly."""
+        with self.lock:
+            self._apply(new)
+
+    def _apply(self, new: Settings) -> None:
+        old = self.settings
+        self.settings = new
+        if self.trainer is None or new.needs_reset(old):
+            changed = [k for k, v in new.to_dict().items() if old.to_dict()[k] != v]
+            self.reset(f"Model reset because {', '.join(changed)} changed." if changed else None)
+            return
+        if new.lr != old.lr:
+            self.trainer.set_lr(new.lr)
+        if new.batch != old.batch:
+            self.trainer.set_batch_size(new.batch)
+        if new.clip != old.clip:
+            self.trainer.set_grad_clip(new.clip)
+        if new.steps_per_frame != old.steps_per_frame and self.worker is not None:
+            spf = new.steps_per_frame
+            self.worker.chunk_steps = spf if spf > 0 else 5
+            self.worker.pace_s = SLOW_MOTION_PERIOD if spf > 0 else 0.0
+
+    def advance(self) -> int:
+        """One chunk of training (the Step button) followed by a held-out evaluation; returns the steps taken."""
+        with self.lock:
+            taken = self.trainer.step(self.settings.steps_per_frame or STEP_BUTTON_STEPS)
+            self.trainer.evaluate()
+        return taken
+
+    def record_frame(self) -> None:
+        self.frame_times.append((time.perf_counter(), self.trainer.step_count if self.trainer else 0))
+
+    def steps_per_second(self) -> float | None:
+        if len(self.frame_times) < 2:
+            return None
+        (t0, s0), (t1, s1) = self.frame_times[0], self.frame_times[-1]
+        return (s1 - s0) / (t1 - t0) if t1 > t0 and s1 >= s0 else None
+
+    def current_display(self) -> DisplaySnapshot:
+        """The charts' data for the trainer's current step (call with :attr:`lock` held).
+
+        While playing, the training thread keeps it fresh (it is at most one display period behind the step
+        count); otherwise it is computed here when the model has moved.
+        """
+        if self.display is None or (not self.playing and self.display.step != self.trainer.step_count):
+            self._refresh_display_for(self.trainer)
+        return self.display
+
+    def _refresh_display_for(self, trainer: Trainer) -> None:
+        bounds = trainer.view_bounds()
+        xs, ys, log_p = trainer.log_prob_grid(bounds, resolution=GRID_RESOLUTION)
+        samples = trainer.sample(DISPLAY_POINTS, seed=SAMPLES_SEED)
+        self.display = DisplaySnapshot(trainer.step_count, bounds, xs, ys, log_p, samples)

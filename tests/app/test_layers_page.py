@@ -1,0 +1,132 @@
+"""AppTest of pages/layers.py: it renders with and without a Playground model, and its numbers add up."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+from playground.views.layers import quick_trainer
+
+torch.set_num_threads(1)
+
+PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "layers.py")
+SECTIONS = [
+    "1 · Watch the points move",
+    "2 · What each layer does",
+    "3 · The exact likelihood of one point",
+    "4 · Invertibility, checked",
+    "5 · Is latent space Gaussian? Where are the holes?",
+]
+CHARTS = {
+    "layers-animation",
+    "layers-st-curves",
+    "layers-logdet-map",
+    "layers-logdet-bars",
+    "layers-pick",
+    "layers-waterfall",
+    "layers-path",
+    "layers-roundtrip",
+    "layers-latent",
+    "layers-holes-map",
+}
+
+
+@pytest.fixture(scope="module")
+def small_trainer():
+    return quick_trainer("moons", steps=100, n_points=600)
+
+
+def _charts(at: AppTest) -> dict[str, dict]:
+    return {c.proto.id.split("-", 2)[2]: c for c in at.get("plotly_chart")}
+
+
+def _nats(text: str) -> float:
+    return float(re.search(r"[-+]?\d+\.\d+", text).group())
+
+
+def _check_page(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert [h.value for h in at.header] == SECTIONS
+    charts = _charts(at)
+    assert CHARTS <= set(charts), set(charts)
+    spec = json.loads(charts["layers-animation"].proto.spec)
+    assert len(spec["frames"]) >= 9 and spec["layout"]["updatemenus"][0]["bgcolor"]
+    metrics = {m.label: m.value for m in at.metric}
+    total = _nats(metrics["log p(x), sum of the parts"])
+    direct = _nats(metrics["Trainer.log_prob(x), computed directly"])
+    assert abs(total - direct) < 1e-5
+    sum_of_parts, coupling = at.latex[0].value, at.latex[1].value  # the maths, with the live numbers
+    assert r"\mathcal{N}(z; 0, I)" in sum_of_parts
+    assert abs(float(re.search(r"\[2pt\](-?\d+\.\d+)", sum_of_parts).group(1)) - total) < 1e-4
+    assert "e^{s(x_A)}" in coupling and r"\log\lvert\det J_" in coupling
+
+
+def test_page_trains_its_own_model_without_a_playground():
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.run()
+    _check_page(at)
+    own = at.session_state["layers_model"]
+    assert own.step_count == 800 and own.name == "moons"
+    assert "this page's own model" in at.info[0].value
+    assert not at.toggle  # nothing to toggle to without a Playground model
+
+    # the sampling direction, another layer, another point: still consistent
+    at.segmented_control(key="layers-direction").set_value("latent → data (sampling)").run()
+    at.selectbox(key="layers-layer").set_value(7).run()
+    at.number_input(key="layers-x").set_value(-0.75).run()
+    at.number_input(key="layers-y").set_value(0.4).run()
+    _check_page(at)
+    assert at.session_state["layers_model"] is own  # trained once per session, not per rerun
+    title = json.loads(_charts(at)["layers-logdet-map"].proto.spec)["layout"]["title"]["text"]
+    assert title.startswith("Layer 8: log|det J| over the data plane")
+    at.radio(key="layers-logdet-space").set_value("this layer's input plane").run()
+    assert not at.exception
+    title = json.loads(_charts(at)["layers-logdet-map"].proto.spec)["layout"]["title"]["text"]
+    assert "input plane" in title
+
+
+def test_page_shows_the_playground_model(small_trainer):
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.session_state["playground"] = SimpleNamespace(trainer=small_trainer)
+    at.run()
+    _check_page(at)
+    assert "Playground's model" in at.success[0].value
+    assert "layers_model" not in at.session_state  # no training of its own
+    assert small_trainer.model.training  # the Playground's model is handed back in training mode
+    direct = small_trainer.log_prob([[at.session_state["layers-x"], at.session_state["layers-y"]]])[0]
+    shown = _nats({m.label: m.value for m in at.metric}["log p(x), sum of the parts"])
+    assert abs(shown - direct) < 1e-5
+
+
+def test_page_falls_back_when_the_playground_has_not_trained(small_trainer):
+    untrained = SimpleNamespace(step_count=0)
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.session_state["playground"] = SimpleNamespace(trainer=None)
+    at.session_state["layers_model"] = small_trainer  # skip the few seconds of training
+    at.run()
+    _check_page(at)
+    assert "this page's own model" in at.info[0].value
+    at.session_state["playground"] = SimpleNamespace(trainer=untrained)
+    at.run()
+    _check_page(at)
+
+
+def test_page_survives_a_blown_up_model():
+    from realnvp.flow import FlowConfig
+
+    wild = quick_trainer("moons", steps=20, n_points=300, flow=FlowConfig(n_layers=4, scale="exp"))
+    with torch.no_grad():
+        for p in wild.model.parameters():
+            p.add_(3.0 * torch.randn(p.shape, generator=torch.Generator().manual_seed(0)))
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.session_state["playground"] = SimpleNamespace(trainer=wild)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [h.value for h in at.header] == SECTIONS
+    assert any("NaN/Inf" in w.value for w in at.warning)
