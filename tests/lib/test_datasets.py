@@ -8,7 +8,6 @@ the density integrated over the same bins.
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 import pytest
