@@ -79,7 +79,7 @@ export default function (component) {
         try {
           const started = performance.now();
           await Plotly.react(gd, figure.data, figure.layout, CONFIG);
-          // counters for the browser tests and bench/ui_rate.py: redraws done, milliseconds spent in them
+          // counters for the browser tests and bench/load.py: redraws done, milliseconds spent in them
           gd.dataset.revision = String((Number(gd.dataset.revision) || 0) + 1);
           gd.dataset.drawMs = String((Number(gd.dataset.drawMs) || 0) + performance.now() - started);
         } catch (err) {

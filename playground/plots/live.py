@@ -174,21 +174,6 @@ def density_spec(
     return dict(data=[heatmap], layout=_layout_spec(title, uirevision, **_square_axes_spec(bounds)))
 
 
-def ema(values: Sequence[float], alpha: float = 0.05) -> np.ndarray:
-    """Exponential moving average (the smoothed training-loss line).
-
-    >>> ema([1.0, 1.0, 3.0], alpha=0.5).tolist()
-    [1.0, 1.0, 2.0]
-    """
-    values = np.asarray(values, dtype=float)
-    out = np.empty_like(values)
-    acc = values[0] if len(values) else 0.0
-    for i, v in enumerate(values):
-        acc = acc + alpha * (v - acc) if np.isfinite(v) else acc
-        out[i] = acc
-    return out
-
-
 def binned_mean(x: Sequence[float], y: Sequence[float], bins: int = 300) -> tuple[np.ndarray, np.ndarray]:
     """Average a long noisy curve over at most ``bins`` consecutive blocks (the smoothed training loss).
 

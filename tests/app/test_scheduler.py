@@ -1,6 +1,7 @@
 """The server-wide training slots: cap, FIFO queue, time-slicing, leases, thread safety."""
 
 import threading
+import time
 
 import pytest
 
@@ -58,28 +59,28 @@ def test_sessions_that_stop_asking_lose_their_slot_and_place():
     assert slots.status()["waiting"] == 0
 
 
-def test_thread_safety_never_exceeds_capacity():
+def test_eight_threads_share_two_slots_and_all_get_turns():
     slots = TrainingSlots(capacity=2, quantum=0.001, lease=5)
-    holding = set()
-    lock = threading.Lock()
-    peak = [0]
+    peak, grants = [0], {f"s{i}": 0 for i in range(8)}
+    start = threading.Barrier(8)
 
     def worker(name):
+        start.wait()
         for _ in range(300):
             if slots.request(name) == 0:
-                with lock:
-                    holding.add(name)
-                    peak[0] = max(peak[0], len({h for h in holding if slots._holders.get(h)}))
-                    holding.discard(name)
+                grants[name] += 1
+            peak[0] = max(peak[0], slots.status()["training"])
+            time.sleep(0.0002)  # let the other threads in (each one is a session's script thread)
         slots.release(name)
 
-    threads = [threading.Thread(target=worker, args=(f"s{i}",)) for i in range(8)]
+    threads = [threading.Thread(target=worker, args=(name,)) for name in grants]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert peak[0] <= 2
-    assert slots.status()["training"] == 0
+    assert peak[0] == 2  # both slots were used, never more
+    assert all(count > 0 for count in grants.values()), grants  # time-slicing gave every session a turn
+    assert slots.status() == {"training": 0, "waiting": 0, "capacity": 2}
 
 
 def test_capacity_must_be_positive():
