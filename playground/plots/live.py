@@ -21,7 +21,6 @@ __all__ = [
     "scores_figure",
     "downsample_curve",
     "binned_mean",
-    "ema",
 ]
 
 FONT = dict(size=16)
