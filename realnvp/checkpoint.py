@@ -47,6 +47,8 @@ def _metadata(model: RealNVP, standardizer: Standardizer | None, extra: dict[str
             "mean": np.asarray(standardizer.mean, float).tolist(),
             "scale": np.asarray(standardizer.scale, float).tolist(),
         }
+        if standardizer.matrix is not None:  # a full whitening map: y = ((x - mean) / scale) @ matrix.T
+            meta["standardizer"]["matrix"] = np.asarray(standardizer.matrix, float).tolist()
     if extra:
         meta["extra"] = extra
     return meta
@@ -162,4 +164,12 @@ def standardizer_from_meta(meta: dict[str, Any]) -> Standardizer | None:
     s = meta.get("standardizer")
     if not s:
         return None
-    return Standardizer(mean=np.asarray(s["mean"], float), scale=np.asarray(s["scale"], float))
+    matrix = s.get("matrix")
+    try:
+        return Standardizer(
+            mean=np.asarray(s["mean"], float),
+            scale=np.asarray(s["scale"], float),
+            matrix=None if matrix is None else np.asarray(matrix, float),
+        )
+    except (KeyError, TypeError, ValueError) as err:
+        raise CheckpointError(f"the checkpoint's standardizer is not valid: {err}") from None

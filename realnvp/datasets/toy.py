@@ -580,7 +580,12 @@ def _is_torch_tensor(x: Any) -> bool:
 
 @dataclass(frozen=True, eq=False)
 class Standardizer:
-    """Per-dimension affine standardisation ``y = (x - mean) / scale``, kept to report NLLs in data units.
+    """Affine standardisation ``y = (x - mean) / scale`` (optionally followed by a fixed decorrelating ``matrix``),
+    kept to report NLLs in data units.
+
+    Without ``matrix`` each column is standardised on its own. With ``matrix`` (a ``d × d`` invertible array) the
+    map is ``y = ((x - mean) / scale) @ matrix.T``: :meth:`whitening` builds one from a full covariance, so ``y`` has
+    identity covariance and a flow that starts as the identity starts as that full-covariance Gaussian.
 
     ``NLL_original = NLL_standardised - log_abs_det``. Arrays are stored as read-only float64
     copies; equality is identity (``eq=False``: arrays have no single truth value).
@@ -592,10 +597,15 @@ class Standardizer:
     [[1.0, 1.0]]
     >>> round(s.log_abs_det, 6)  # -log 1 - log 2
     -0.693147
+    >>> w = Standardizer.whitening([0.0, 0.0], [[4.0, 1.0], [1.0, 1.0]])
+    >>> y = w.transform(np.random.default_rng(0).multivariate_normal([0, 0], [[4, 1], [1, 1]], 20000))
+    >>> np.round(np.cov(y.T), 1).tolist(), round(w.log_abs_det, 6)  # -0.5 log det(cov) = -0.5 log 3
+    ([[1.0, 0.0], [0.0, 1.0]], -0.549306)
     """
 
     mean: np.ndarray
     scale: np.ndarray
+    matrix: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         mean = np.array(self.mean, dtype=np.float64).reshape(-1)
@@ -608,11 +618,26 @@ class Standardizer:
         scale.setflags(write=False)
         object.__setattr__(self, "mean", mean)
         object.__setattr__(self, "scale", scale)
+        if self.matrix is not None:
+            matrix = np.array(self.matrix, dtype=np.float64)
+            d = len(mean)
+            if matrix.shape != (d, d) or not np.isfinite(matrix).all():
+                raise ValueError(f"matrix must be a finite {d} x {d} array, got shape {matrix.shape}")
+            sign, logdet = np.linalg.slogdet(matrix)
+            if sign == 0 or not np.isfinite(logdet) or np.linalg.cond(matrix) > 1e12:
+                raise ValueError("matrix must be invertible (and not nearly singular)")
+            inverse = np.linalg.inv(matrix)
+            for arr in (matrix, inverse):
+                arr.setflags(write=False)
+            object.__setattr__(self, "matrix", matrix)
+            object.__setattr__(self, "_matrix_inverse", inverse)
+            object.__setattr__(self, "_matrix_logdet", float(logdet))
 
     @classmethod
-    def fit(cls, x: Any) -> Standardizer:
+    def fit(cls, x: Any, whiten: bool = False) -> Standardizer:
         """Fit to data ``x`` (n, d): column means and (population) standard deviations.
 
+        ``whiten=True`` also decorrelates with the (population) covariance, as :meth:`whitening`.
         Raises ValueError if ``x`` is not 2-D with ``n >= 2``, holds non-finite values, or a column
         has (near) zero variance (std <= 1e-9 * max(1, |mean|)).
 
@@ -630,24 +655,74 @@ class Standardizer:
         flat = np.flatnonzero(scale <= 1e-9 * np.maximum(1.0, np.abs(mean)))
         if flat.size:
             raise ValueError(f"column(s) {flat.tolist()} have (near) zero variance; cannot standardise")
+        if whiten:
+            centred = arr - mean
+            return cls.whitening(mean, centred.T @ centred / len(arr))
         return cls(mean, scale)
+
+    @classmethod
+    def whitening(cls, mean: Any, cov: Any) -> Standardizer:
+        """The whitening map of a Gaussian ``N(mean, cov)``: ``y = ((x - mean) / sd) @ R^{-1/2}``.
+
+        ``sd`` are the standard deviations (``sqrt(diag(cov))``) and ``R`` the correlation matrix; its symmetric
+        inverse square root keeps each whitened axis as close as possible to its own column. Then ``y`` has
+        identity covariance and ``log_abs_det = -0.5 log det(cov)`` exactly.
+
+        >>> Standardizer.whitening([1.0, 2.0], [[1.0, 0.0], [0.0, 4.0]]).transform(np.array([[2.0, 4.0]])).tolist()
+        [[1.0, 1.0]]
+        """
+        mean = np.asarray(mean, dtype=np.float64).reshape(-1)
+        cov = np.asarray(cov, dtype=np.float64)
+        d = len(mean)
+        if cov.shape != (d, d) or not np.isfinite(cov).all():
+            raise ValueError(f"cov must be a finite {d} x {d} array, got shape {cov.shape}")
+        cov = 0.5 * (cov + cov.T)
+        sd = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+        if not (sd > 0).all():
+            raise ValueError("every column needs a positive variance to whiten")
+        corr = cov / np.outer(sd, sd)
+        eigval, eigvec = np.linalg.eigh(corr)
+        if eigval.min() <= 1e-10 * eigval.max():
+            raise ValueError("the columns are (nearly) collinear: the covariance is singular, cannot whiten")
+        matrix = (eigvec / np.sqrt(eigval)) @ eigvec.T
+        return cls(mean, sd, matrix)
+
+    @property
+    def linear(self) -> np.ndarray:
+        """The linear part ``A`` of the map, ``transform(x) = (x - mean) @ A.T`` (a ``d × d`` array).
+
+        >>> Standardizer(np.zeros(2), np.array([2.0, 4.0])).linear.tolist()
+        [[0.5, 0.0], [0.0, 0.25]]
+        """
+        diag = np.diag(1.0 / self.scale)
+        return diag if self.matrix is None else self.matrix @ diag
 
     def _apply(self, x: Any, forward: bool) -> Any:
         if _is_torch_tensor(x):
             if not x.is_floating_point():
                 x = x.double()
             mean, scale = x.new_tensor(self.mean), x.new_tensor(self.scale)
-            return (x - mean) / scale if forward else x * scale + mean
+            if self.matrix is None:
+                return (x - mean) / scale if forward else x * scale + mean
+            if forward:
+                return ((x - mean) / scale) @ x.new_tensor(self.matrix).T
+            return (x @ x.new_tensor(self._matrix_inverse).T) * scale + mean
         arr = np.asarray(x)
         dtype = arr.dtype if arr.dtype in (np.float32, np.float64) else np.dtype(np.float64)
         if arr.ndim == 0 or arr.shape[-1] != len(self.mean):
             raise ValueError(f"expected a last dimension of {len(self.mean)}, got shape {arr.shape}")
         arr = arr.astype(np.float64, copy=False)
-        out = (arr - self.mean) / self.scale if forward else arr * self.scale + self.mean
+        if self.matrix is None:
+            out = (arr - self.mean) / self.scale if forward else arr * self.scale + self.mean
+        elif forward:
+            out = ((arr - self.mean) / self.scale) @ self.matrix.T
+        else:
+            out = (arr @ self._matrix_inverse.T) * self.scale + self.mean
         return out.astype(dtype, copy=False)
 
     def transform(self, x: Any) -> np.ndarray:
-        """``(x - mean) / scale``; float32 stays float32, other input becomes float64 (torch tensors stay tensors).
+        """``(x - mean) / scale`` (then ``@ matrix.T``); float32 stays float32, other input becomes float64 (torch
+        tensors stay tensors).
 
         >>> Standardizer(np.array([1.0]), np.array([2.0])).transform(np.array([[5.0]], dtype=np.float32))
         array([[2.]], dtype=float32)
@@ -655,7 +730,7 @@ class Standardizer:
         return self._apply(x, forward=True)
 
     def inverse(self, y: Any) -> np.ndarray:
-        """``y * scale + mean``, the inverse of :meth:`transform` (same dtype rules).
+        """``y * scale + mean`` (after ``@ inverse(matrix).T``), the inverse of :meth:`transform` (same dtype rules).
 
         >>> Standardizer(np.array([1.0]), np.array([2.0])).inverse(np.array([[2.0]])).tolist()
         [[5.0]]
@@ -664,9 +739,11 @@ class Standardizer:
 
     @property
     def log_abs_det(self) -> float:
-        """``log|det d transform / dx| = -sum(log scale)``; ``NLL_original = NLL_standardised - log_abs_det``.
+        """``log|det d transform / dx| = -sum(log scale) + log|det matrix|``;
+        ``NLL_original = NLL_standardised - log_abs_det``.
 
         >>> round(Standardizer(np.zeros(2), np.array([2.0, 4.0])).log_abs_det, 6)  # -log 8
         -2.079442
         """
-        return float(-np.log(self.scale).sum())
+        ld = float(-np.log(self.scale).sum())
+        return ld if self.matrix is None else ld + self._matrix_logdet

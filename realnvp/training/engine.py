@@ -91,6 +91,8 @@ class Trainer:
 
     ``train`` and ``heldout`` are point clouds in the data's own units; both are standardised with statistics
     of ``train`` and every NLL the trainer reports has the standardisation's log-Jacobian added back.
+    ``standardizer=`` passes a pre-fitted map instead (e.g. a full-covariance whitening); ``dequantize=`` gives
+    per-column widths ``h`` (data units) of uniform noise ``U(-h/2, h/2)`` added afresh to every training batch.
 
     >>> trainer = Trainer.for_dataset("moons", noise=0.1, n_points=1000, seed=0, flow=FlowConfig(n_layers=2))
     >>> trainer.step(5)
@@ -110,6 +112,8 @@ class Trainer:
         device: str | torch.device = "cpu",
         entropy: float | None = None,
         name: str = "points",
+        standardizer: datasets.Standardizer | None = None,
+        dequantize: Any = None,
     ):
         flow = flow or FlowConfig(dim=int(np.asarray(train).shape[1]))
         self.optim = optim or OptimConfig()
@@ -123,7 +127,8 @@ class Trainer:
         self.seed = int(seed)
         self.entropy = entropy
         self.device = torch.device(device)
-        self.standardizer = datasets.Standardizer.fit(train)
+        # ``standardizer``: a pre-fitted map (e.g. a full whitening, Standardizer.whitening) instead of fitting one.
+        self.standardizer = standardizer if standardizer is not None else datasets.Standardizer.fit(train)
         self.train_points = train
         self.heldout_points = heldout
         dtype = torch.float32
@@ -138,6 +143,13 @@ class Trainer:
         self.optimizer = self._make_optimizer()
         self.use_manual_backward = supports(self.model)
         self.generator = torch.Generator().manual_seed(self.seed)
+        # ``dequantize``: per-column widths h (data units; 0 = none): each batch gets fresh U(-h/2, h/2) noise,
+        # drawn from self.generator and mapped into model space by the standardisation's linear part.
+        self._dequant: Tensor | None = None
+        if dequantize is not None and np.any(np.asarray(dequantize, dtype=np.float64) > 0):
+            widths = np.broadcast_to(np.asarray(dequantize, dtype=np.float64), (flow.dim,))
+            noise_map = self.standardizer.transform(self.standardizer.mean + np.diag(widths))
+            self._dequant = torch.as_tensor(noise_map, dtype=dtype, device=self.device)
         self._order = torch.empty(0, dtype=torch.long)
         self._cursor = 0
         self.step_count = 0
@@ -192,6 +204,8 @@ class Trainer:
         self.device = device
         self.x_train = self.x_train.to(device)
         self.x_heldout = self.x_heldout.to(device)
+        if self._dequant is not None:
+            self._dequant = self._dequant.to(device)
         self._order = torch.empty(0, dtype=torch.long)  # reshuffle on the new device at the next batch
         self._cursor = 0
         self._snapshot = self._take_snapshot()
@@ -239,6 +253,9 @@ class Trainer:
             self._cursor = 0
         start = self._cursor
         self._cursor += batch
+        if self._dequant is not None:
+            u = torch.rand(batch, self._dequant.shape[0], generator=self.generator, dtype=self._dequant.dtype)
+            return self._shuffled[start : self._cursor] + (u - 0.5).to(self.device) @ self._dequant
         return self._shuffled[start : self._cursor]
 
     def _one_step(self) -> Tensor:
