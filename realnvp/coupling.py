@@ -8,6 +8,11 @@ no layer ever gathers with a boolean mask or writes into a clone: that is what m
   Dinh et al. 2017); ``log|det J| = sum(s)``.
 - :class:`AdditiveCoupling` — ``y = x + t(c)`` (NICE, Dinh et al. 2015); volume preserving.
 - :class:`Permute` — a fixed random permutation across both halves (zero log-det).
+
+Randomness is explicit: every random draw (initial weights, permutations) takes a ``torch.Generator``. Nothing
+here reads or seeds torch's process-wide generator, so flows built on several threads at once (Streamlit sessions
+share one process) get exactly the weights their seeds say. ``generator=None`` means a fresh, non-deterministically
+seeded generator (:func:`fresh_generator`), never the global one.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ __all__ = [
     "MASKS",
     "SCALES",
     "COUPLINGS",
+    "fresh_generator",
+    "init_uniform_",
     "partition",
     "merge",
     "MLP",
@@ -32,6 +39,40 @@ __all__ = [
 MASKS = ("alternate", "parity", "random")
 SCALES = ("tanh", "softplus", "exp")
 COUPLINGS = ("affine", "additive")
+
+
+def fresh_generator(device: str | torch.device | None = None) -> torch.Generator:
+    """A new generator seeded non-deterministically (from the OS), for draws that need no reproducibility.
+
+    Used wherever ``generator=None`` is passed, instead of torch's process-wide generator.
+
+    >>> fresh_generator().initial_seed() != fresh_generator().initial_seed()
+    True
+    """
+    generator = torch.Generator(device=device) if device is not None else torch.Generator()
+    generator.seed()
+    return generator
+
+
+@torch.no_grad()
+def init_uniform_(module: nn.Module, generator: torch.Generator) -> nn.Module:
+    """PyTorch's default ``nn.Linear`` / ``nn.Conv*d`` initialisation, drawn from ``generator``.
+
+    ``nn.init.kaiming_uniform_(w, a=sqrt(5))`` and the default bias are both ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``,
+    ``fan_in`` the inputs per output unit; this draws exactly that distribution, weight then bias.
+    Build the module with ``torch.nn.utils.skip_init`` so its own initialisation never runs (it would draw from
+    the global generator).
+
+    >>> lin = init_uniform_(nn.utils.skip_init(nn.Linear, 4, 3), torch.Generator().manual_seed(0))
+    >>> bool(lin.weight.abs().max() <= 0.5), lin.bias.shape
+    (True, torch.Size([3]))
+    """
+    weight = module.weight
+    bound = 1.0 / math.sqrt(weight[0].numel()) if weight[0].numel() > 0 else 0.0
+    weight.uniform_(-bound, bound, generator=generator)
+    if getattr(module, "bias", None) is not None:
+        module.bias.uniform_(-bound, bound, generator=generator)
+    return module
 
 
 def partition(dim: int, mask: str) -> tuple[Tensor, Tensor]:
@@ -70,18 +111,23 @@ def _is_prefix(index: Tensor) -> bool:
 class MLP(nn.Sequential):
     """The conditioner: ``Linear → ReLU`` blocks and a zero-initialised output layer (the flow starts as identity).
 
-    >>> net = MLP(1, (64, 64), 2)
+    Hidden layers get PyTorch's default initialisation drawn from ``generator`` (:func:`init_uniform_`).
+
+    >>> net = MLP(1, (64, 64), 2, generator=torch.Generator().manual_seed(0))
     >>> net(torch.zeros(5, 1)).shape
     torch.Size([5, 2])
     """
 
-    def __init__(self, in_dim: int, hidden_dims: tuple[int, ...], out_dim: int):
+    def __init__(
+        self, in_dim: int, hidden_dims: tuple[int, ...], out_dim: int, generator: torch.Generator | None = None
+    ):
+        generator = generator if generator is not None else fresh_generator()
         layers: list[nn.Module] = []
         prev = in_dim
         for width in hidden_dims:
-            layers += [nn.Linear(prev, width), nn.ReLU()]
+            layers += [init_uniform_(nn.utils.skip_init(nn.Linear, prev, width), generator), nn.ReLU()]
             prev = width
-        last = nn.Linear(prev, out_dim)
+        last = nn.utils.skip_init(nn.Linear, prev, out_dim)
         nn.init.zeros_(last.weight)
         nn.init.zeros_(last.bias)
         layers.append(last)
@@ -119,6 +165,7 @@ class AffineCoupling(nn.Module):
         transform_b: bool = True,
         scale: str = "tanh",
         scale_bound: float = 2.0,
+        generator: torch.Generator | None = None,
     ):
         super().__init__()
         if scale not in SCALES:
@@ -132,7 +179,7 @@ class AffineCoupling(nn.Module):
         self.softplus_offset = _softplus_offset(self.softplus_eps)
         d_cond, d_trans = (dim_a, dim_b) if transform_b else (dim_b, dim_a)
         self.d_trans = d_trans
-        self.net = MLP(d_cond, tuple(hidden_dims), 2 * d_trans)
+        self.net = MLP(d_cond, tuple(hidden_dims), 2 * d_trans, generator=generator)
 
     def log_scale_shift(self, cond: Tensor) -> tuple[Tensor, Tensor]:
         """The log-scale ``s`` and shift ``t`` the conditioner gives for the conditioning half ``cond``."""
@@ -170,11 +217,19 @@ class AdditiveCoupling(nn.Module):
     tensor([0., 0., 0.])
     """
 
-    def __init__(self, dim_a: int, dim_b: int, hidden_dims: tuple[int, ...] = (64, 64), *, transform_b=True):
+    def __init__(
+        self,
+        dim_a: int,
+        dim_b: int,
+        hidden_dims: tuple[int, ...] = (64, 64),
+        *,
+        transform_b=True,
+        generator: torch.Generator | None = None,
+    ):
         super().__init__()
         self.transform_b = transform_b
         d_cond, d_trans = (dim_a, dim_b) if transform_b else (dim_b, dim_a)
-        self.net = MLP(d_cond, tuple(hidden_dims), d_trans)
+        self.net = MLP(d_cond, tuple(hidden_dims), d_trans, generator=generator)
 
     def log_scale_shift(self, cond: Tensor) -> tuple[Tensor, Tensor]:
         t = self.net(cond)
@@ -206,6 +261,7 @@ class Permute(nn.Module):
     def __init__(self, dim_a: int, dim_b: int, generator: torch.Generator | None = None):
         super().__init__()
         self.dim_a = dim_a
+        generator = generator if generator is not None else fresh_generator()
         perm = torch.randperm(dim_a + dim_b, generator=generator)
         self.register_buffer("perm", perm)
         self.register_buffer("inv_perm", torch.argsort(perm))

@@ -15,7 +15,17 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from realnvp.coupling import COUPLINGS, MASKS, SCALES, AdditiveCoupling, AffineCoupling, Permute, merge, partition
+from realnvp.coupling import (
+    COUPLINGS,
+    MASKS,
+    SCALES,
+    AdditiveCoupling,
+    AffineCoupling,
+    Permute,
+    fresh_generator,
+    merge,
+    partition,
+)
 from realnvp.norm import NORMS, ActNorm, BatchNormFlow
 
 __all__ = ["FlowConfig", "RealNVP", "Trace"]
@@ -126,25 +136,31 @@ class RealNVP(nn.Module):
         self.register_buffer("index_a", index_a)
         self.register_buffer("index_b", index_b)
         dim_a, dim_b = len(index_a), len(index_b)
-        # Fixed seeds: the same config always builds the same initial weights and permutations.
+        # One explicit generator for every draw (weights, permutations): the same config always builds the same
+        # flow, and building one never reads or changes torch's process-wide generator (nor CUDA's).
         generator = torch.Generator().manual_seed(seed)
-        with _seeded(seed):
-            layers: list[nn.Module] = []
-            for k in range(n_layers):
-                if mask == "random":
-                    layers.append(Permute(dim_a, dim_b, generator=generator))
-                transform_b = k % 2 == 0
-                if coupling == "affine":
-                    layer = AffineCoupling(
-                        dim_a, dim_b, hidden_dims, transform_b=transform_b, scale=scale, scale_bound=scale_bound
-                    )
-                else:
-                    layer = AdditiveCoupling(dim_a, dim_b, hidden_dims, transform_b=transform_b)
-                layers.append(layer)
-                if norm == "actnorm":
-                    layers.append(ActNorm(dim_a, dim_b))
-                elif norm == "batchnorm":
-                    layers.append(BatchNormFlow(dim_a, dim_b))
+        layers: list[nn.Module] = []
+        for k in range(n_layers):
+            if mask == "random":
+                layers.append(Permute(dim_a, dim_b, generator=generator))
+            transform_b = k % 2 == 0
+            if coupling == "affine":
+                layer = AffineCoupling(
+                    dim_a,
+                    dim_b,
+                    hidden_dims,
+                    transform_b=transform_b,
+                    scale=scale,
+                    scale_bound=scale_bound,
+                    generator=generator,
+                )
+            else:
+                layer = AdditiveCoupling(dim_a, dim_b, hidden_dims, transform_b=transform_b, generator=generator)
+            layers.append(layer)
+            if norm == "actnorm":
+                layers.append(ActNorm(dim_a, dim_b))
+            elif norm == "batchnorm":
+                layers.append(BatchNormFlow(dim_a, dim_b))
         self.layers = nn.ModuleList(layers)
 
     @classmethod
@@ -201,10 +217,16 @@ class RealNVP(nn.Module):
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None, temperature: float = 1.0) -> Tensor:
-        """Draw ``n`` samples: ``x = f⁻¹(z)``, ``z ~ N(0, temperature² I)``."""
+        """Draw ``n`` samples: ``x = f⁻¹(z)``, ``z ~ N(0, temperature² I)``.
+
+        ``generator`` makes the draw reproducible; without one a fresh, non-deterministically seeded generator is
+        used (never torch's process-wide one).
+        """
         device = self.index_a.device
         dtype = next(self.parameters()).dtype
-        if generator is not None and generator.device != device:
+        if generator is None:
+            generator = fresh_generator(device)
+        if generator.device != device:
             z = torch.randn(n, self.dim, generator=generator, dtype=dtype).to(device)
         else:
             z = torch.randn(n, self.dim, generator=generator, device=device, dtype=dtype)
@@ -241,18 +263,3 @@ class RealNVP(nn.Module):
 def base_log_prob(z: Tensor) -> Tensor:
     """log N(z; 0, I) per row."""
     return -0.5 * (z.square().sum(dim=1) + z.shape[1] * LOG_2PI)
-
-
-class _seeded:
-    """Seed torch's global generator inside a block and restore its state afterwards."""
-
-    def __init__(self, seed: int):
-        self.seed = seed
-
-    def __enter__(self):
-        self.state = torch.random.get_rng_state()
-        torch.manual_seed(self.seed)
-
-    def __exit__(self, *exc):
-        torch.random.set_rng_state(self.state)
-        return False

@@ -243,10 +243,13 @@ def train_image(args: argparse.Namespace) -> int:
         _log(f"train-image: {exc}")
         return 2
 
-    torch.manual_seed(args.seed)  # identical initial weights on every rank
-    flow = ImageRealNVP(config).to(device)
+    # Every random draw has its own explicit generator; torch's process-wide one is never seeded or read.
+    flow = ImageRealNVP(config, seed=args.seed).to(device)  # identical initial weights on every rank
     train = torch.as_tensor(data.train)
     gen = torch.Generator().manual_seed(args.seed + 1000 * rank)  # each rank its own batches and noise
+    # dequantisation noise and dropout masks are drawn where the model runs: on a GPU from a generator there
+    noise_gen = gen if device.type == "cpu" else torch.Generator(device=device).manual_seed(args.seed + 1000 * rank)
+    flow.set_dropout_generator(noise_gen)
     opt = torch.optim.AdamW(flow.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     ema = copy.deepcopy(flow).requires_grad_(False) if args.ema > 0 else flow  # what is evaluated and saved
 
@@ -256,6 +259,8 @@ def train_image(args: argparse.Namespace) -> int:
         meta = _load_state(state_dir, flow, ema, opt, gen)
         if rank:
             gen.manual_seed(args.seed + 1000 * rank + meta["step"])
+        if noise_gen is not gen:
+            noise_gen.manual_seed(args.seed + 1000 * rank + meta["step"])
         start_step, best_val, best_step = meta["step"], meta["best_val"], meta["best_step"]
         bad_evals, elapsed, history = meta["bad_evals"], meta["elapsed"], meta["history"]
         if rank == 0:
@@ -310,7 +315,7 @@ def train_image(args: argparse.Namespace) -> int:
             group["lr"] = args.lr * _lr_factor(step, args.steps, args.warmup)
         idx = torch.randint(len(train), (args.batch_size,), generator=gen)
         batch = augment(train[idx], gen, shift=args.shift, flip=args.flip).to(device)
-        loss = objective(batch, gen if device.type == "cpu" else None)
+        loss = objective(batch, noise_gen)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         norm = torch.nn.utils.clip_grad_norm_(flow.parameters(), args.grad_clip)

@@ -29,6 +29,10 @@ with ``log q = 0`` for uniform noise. :func:`bits_per_dim` reports ``-(that boun
 Jacobian term (logit preprocessing, couplings, ActNorm), the dequantisation density and the pixel scaling
 ``1/K`` each counted once. A model that is exactly uniform on ``[0, 1)^D`` scores ``log2 K`` (4.087
 bits/dim for 17 levels).
+
+Randomness is explicit: initial weights come from a generator seeded with ``ImageRealNVP(config, seed=...)``;
+dequantisation noise, sampling and dropout masks take a ``torch.Generator`` (``None``: a fresh, non-deterministically
+seeded one). Nothing here reads or seeds torch's process-wide generator.
 """
 
 from __future__ import annotations
@@ -41,10 +45,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from realnvp.coupling import fresh_generator, init_uniform_
+
 __all__ = [
     "ImageFlowConfig",
     "ImageRealNVP",
     "ResNetConditioner",
+    "Dropout",
     "CheckerboardCoupling",
     "ChannelCoupling",
     "ActNorm",
@@ -116,6 +123,46 @@ def standard_normal_logprob(z: Tensor) -> Tensor:
 
 
 # ---------------------------------------------------------------------------------------------- layers
+class Dropout(nn.Module):
+    """Dropout whose masks are drawn from an explicit generator (``nn.Dropout`` draws from torch's global one).
+
+    Set :attr:`generator` (:meth:`ImageRealNVP.set_dropout_generator` sets every one in a flow); ``None`` draws
+    from a fresh, non-deterministically seeded generator. Identity in eval mode; no parameters, so the state
+    dict is the same as with ``nn.Dropout``.
+
+    >>> drop = Dropout(0.5)
+    >>> drop.generator = torch.Generator().manual_seed(0)
+    >>> y = drop(torch.ones(1000))
+    >>> sorted(set(y.tolist())), drop.eval()(torch.ones(2)).tolist()
+    ([0.0, 2.0], [1.0, 1.0])
+    """
+
+    def __init__(self, p: float = 0.0):
+        super().__init__()
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"dropout probability must be in [0, 1], got {p}")
+        self.p = float(p)
+        self.generator: torch.Generator | None = None
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        if self.p == 1.0:
+            return x * 0.0
+        if self.generator is None:
+            self.generator = fresh_generator(x.device)
+        keep = 1.0 - self.p
+        g = self.generator
+        if g.device == x.device:
+            mask = torch.empty_like(x).bernoulli_(keep, generator=g)
+        else:
+            mask = torch.empty(x.shape, dtype=x.dtype).bernoulli_(keep, generator=g).to(x.device)
+        return x * mask.mul_(1.0 / keep)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
 class ResNetConditioner(nn.Module):
     """A small ResNet that maps the conditioning half to the ``(s, t)`` of an affine coupling.
 
@@ -123,8 +170,9 @@ class ResNetConditioner(nn.Module):
     initialised to zero, so the coupling starts as the identity. Convs are weight-normalised (Salimans &
     Kingma 2016, as in the RealNVP paper) when ``weight_norm`` is true; no batch statistics are involved, so
     train and eval modes compute the same function and data-parallel replicas need no synchronised statistics.
+    The convs get PyTorch's default initialisation, drawn from ``generator``.
 
-    >>> net = ResNetConditioner(2, 4, hidden=8, n_blocks=1)
+    >>> net = ResNetConditioner(2, 4, hidden=8, n_blocks=1, generator=torch.Generator().manual_seed(0))
     >>> net(torch.randn(3, 2, 4, 4)).abs().max().item()
     0.0
     """
@@ -137,19 +185,21 @@ class ResNetConditioner(nn.Module):
         n_blocks: int = 1,
         weight_norm: bool = True,
         dropout: float = 0.0,
+        generator: torch.Generator | None = None,
     ):
         super().__init__()
+        generator = generator if generator is not None else fresh_generator()
 
         def conv(cin: int, cout: int) -> nn.Module:
-            layer = nn.Conv2d(cin, cout, 3, padding=1)
+            layer = init_uniform_(nn.utils.skip_init(nn.Conv2d, cin, cout, 3, padding=1), generator)
             return nn.utils.parametrizations.weight_norm(layer) if weight_norm else layer
 
         self.inp = conv(in_channels, hidden)
         self.blocks = nn.ModuleList(
-            nn.Sequential(nn.SiLU(), conv(hidden, hidden), nn.SiLU(), nn.Dropout(dropout), conv(hidden, hidden))
+            nn.Sequential(nn.SiLU(), conv(hidden, hidden), nn.SiLU(), Dropout(dropout), conv(hidden, hidden))
             for _ in range(n_blocks)
         )
-        self.out = nn.Conv2d(hidden, out_channels, 3, padding=1)
+        self.out = nn.utils.skip_init(nn.Conv2d, hidden, out_channels, 3, padding=1)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
 
@@ -194,10 +244,11 @@ class CheckerboardCoupling(_AffineCoupling):
         n_blocks: int = 1,
         weight_norm: bool = True,
         dropout: float = 0.0,
+        generator: torch.Generator | None = None,
     ):
         super().__init__(channels)
         self.register_buffer("mask", checkerboard_mask(height, width, parity), persistent=False)
-        self.net = ResNetConditioner(channels + 1, 2 * channels, hidden, n_blocks, weight_norm, dropout)
+        self.net = ResNetConditioner(channels + 1, 2 * channels, hidden, n_blocks, weight_norm, dropout, generator)
 
     def _st(self, cond: Tensor) -> tuple[Tensor, Tensor]:
         inp = torch.cat([cond, self.mask.expand(cond.shape[0], 1, -1, -1)], dim=1)
@@ -231,12 +282,13 @@ class ChannelCoupling(_AffineCoupling):
         n_blocks: int = 1,
         weight_norm: bool = True,
         dropout: float = 0.0,
+        generator: torch.Generator | None = None,
     ):
         if channels % 2:
             raise ValueError(f"a channel coupling needs an even channel count, got {channels}")
         super().__init__(channels // 2)
         self.parity = parity
-        self.net = ResNetConditioner(channels // 2, channels, hidden, n_blocks, weight_norm, dropout)
+        self.net = ResNetConditioner(channels // 2, channels, hidden, n_blocks, weight_norm, dropout, generator)
 
     def _split(self, x: Tensor) -> tuple[Tensor, Tensor]:
         a, b = x.chunk(2, dim=1)
@@ -303,23 +355,31 @@ class VariationalDequantizer(nn.Module):
     ``u = sigmoid(mu + exp(log_sigma) * eps)``, ``eps ~ N(0, I)``, with ``mu, log_sigma`` from a small ResNet
     over the level image scaled to ``[-0.5, 0.5]``; returns ``u`` and ``log q(u | levels)`` (the change of
     variables through the affine map and the sigmoid). Used only for training and likelihood; sampling never
-    needs it.
+    needs it. ``generator`` draws the conditioner's initial weights; the noise ``eps`` comes from the generator
+    passed to :meth:`forward` (``None``: a fresh, non-deterministically seeded one).
 
-    >>> deq = VariationalDequantizer(1, n_levels=17, hidden=8)
+    >>> deq = VariationalDequantizer(1, n_levels=17, hidden=8, generator=torch.Generator().manual_seed(0))
     >>> u, log_q = deq(torch.randint(0, 17, (2, 1, 4, 4)), torch.Generator().manual_seed(0))
     >>> bool((u > 0).all() and (u < 1).all()), log_q.shape
     (True, torch.Size([2]))
     """
 
-    def __init__(self, channels: int, n_levels: int, hidden: int = 16, n_blocks: int = 1):
+    def __init__(
+        self,
+        channels: int,
+        n_levels: int,
+        hidden: int = 16,
+        n_blocks: int = 1,
+        generator: torch.Generator | None = None,
+    ):
         super().__init__()
         self.n_levels = n_levels
-        self.net = ResNetConditioner(channels, 2 * channels, hidden, n_blocks, weight_norm=True)
+        self.net = ResNetConditioner(channels, 2 * channels, hidden, n_blocks, weight_norm=True, generator=generator)
 
     def forward(self, levels: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
         cond = levels.to(self.net.out.weight.dtype) / (self.n_levels - 1) - 0.5
         mu, log_sigma = self.net(cond).chunk(2, dim=1)
-        eps = torch.randn(levels.shape, generator=generator, device=levels.device, dtype=mu.dtype)
+        eps = _randn(levels.shape, generator, levels.device, mu.dtype)
         h = mu + torch.exp(log_sigma) * eps
         log_jac = (log_sigma + F.logsigmoid(h) + F.logsigmoid(-h)).flatten(1).sum(1)
         log_q = standard_normal_logprob(eps) - log_jac
@@ -398,9 +458,15 @@ class _Scale(nn.Module):
     """One scale: [ActNorm, checkerboard coupling] x n, then (unless last) squeeze + [ActNorm, channel
     coupling] x m."""
 
-    def __init__(self, cfg: ImageFlowConfig, c: int, h: int, w: int, last: bool):
+    def __init__(self, cfg: ImageFlowConfig, c: int, h: int, w: int, last: bool, generator: torch.Generator):
         super().__init__()
-        kw = dict(hidden=cfg.hidden, n_blocks=cfg.n_blocks, weight_norm=cfg.weight_norm, dropout=cfg.dropout)
+        kw = dict(
+            hidden=cfg.hidden,
+            n_blocks=cfg.n_blocks,
+            weight_norm=cfg.weight_norm,
+            dropout=cfg.dropout,
+            generator=generator,
+        )
         n_checker = cfg.n_final if last else cfg.n_checker
         self.checker = nn.ModuleList()
         for i in range(n_checker):
@@ -444,6 +510,10 @@ class ImageRealNVP(nn.Module):
     preprocessing included), :meth:`bits_per_dim` the discrete-level likelihood bound and :meth:`sample`
     draws at a temperature.
 
+    The initial weights are a function of ``config`` and ``seed`` alone (one generator seeded with ``seed`` draws
+    them, layer by layer); that generator then keeps drawing the dropout masks unless
+    :meth:`set_dropout_generator` gives another.
+
     >>> flow = ImageRealNVP(ImageFlowConfig(channels=1, height=8, width=8, n_levels=17, hidden=8))
     >>> x = torch.rand(2, 1, 8, 8)
     >>> [tuple(z.shape) for z in flow.encode(x)]
@@ -452,21 +522,29 @@ class ImageRealNVP(nn.Module):
     True
     """
 
-    def __init__(self, config: ImageFlowConfig):
+    def __init__(self, config: ImageFlowConfig, *, seed: int = 0):
         super().__init__()
         self.config = config
+        generator = torch.Generator().manual_seed(int(seed))
         c, h, w = config.channels, config.height, config.width
         self.scales = nn.ModuleList()
         for i in range(config.n_scales):
             last = i == config.n_scales - 1
-            self.scales.append(_Scale(config, c, h, w, last))
+            self.scales.append(_Scale(config, c, h, w, last, generator))
             if not last:
                 c, h, w = c * 2, h // 2, w // 2  # squeeze gives 4c, half of it is factored out
         self.dequantizer = (
-            VariationalDequantizer(config.channels, config.n_levels, config.dequant_hidden)
+            VariationalDequantizer(config.channels, config.n_levels, config.dequant_hidden, generator=generator)
             if config.dequant == "variational"
             else None
         )
+        self.set_dropout_generator(generator)
+
+    def set_dropout_generator(self, generator: torch.Generator | None) -> None:
+        """Draw every :class:`Dropout` mask of this flow from ``generator`` (put it on the device the flow runs on)."""
+        for module in self.modules():
+            if isinstance(module, Dropout):
+                module.generator = generator
 
     # ---- preprocessing: [0, 1) <-> logit space
     def _to_logit(self, x: Tensor) -> tuple[Tensor, Tensor]:
@@ -525,7 +603,12 @@ class ImageRealNVP(nn.Module):
         """Integer levels -> ``x = (level + u) / K`` and ``log q(u | level)`` per sample (0 if uniform)."""
         if self.dequantizer is None:
             dtype = next(self.parameters()).dtype
-            u = torch.rand(levels.shape, generator=generator, device=levels.device, dtype=dtype)
+            if generator is None:
+                generator = fresh_generator(levels.device)
+            if generator.device != levels.device:
+                u = torch.rand(levels.shape, generator=generator, dtype=dtype).to(levels.device)
+            else:
+                u = torch.rand(levels.shape, generator=generator, device=levels.device, dtype=dtype)
             log_q = torch.zeros(levels.shape[0], device=levels.device, dtype=dtype)
         else:
             u, log_q = self.dequantizer(levels, generator)
@@ -545,10 +628,12 @@ class ImageRealNVP(nn.Module):
     def sample_latents(
         self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None
     ) -> list[Tensor]:
-        """Per-scale latents drawn from ``N(0, temperature^2 I)``."""
+        """Per-scale latents drawn from ``N(0, temperature^2 I)`` (``generator=None``: a fresh random one)."""
         device = next(self.parameters()).device
+        if generator is None:
+            generator = fresh_generator(device)
         return [
-            temperature * torch.randn((n, *shape), generator=generator, device=device)
+            temperature * _randn((n, *shape), generator, device, torch.get_default_dtype())
             for shape in self.config.latent_shapes()
         ]
 
@@ -565,6 +650,15 @@ class ImageRealNVP(nn.Module):
                 module._pending_init = True
         x, _ = self.dequantize(levels, generator)
         self.forward(x)
+
+
+def _randn(shape, generator: torch.Generator | None, device: torch.device, dtype: torch.dtype) -> Tensor:
+    """Standard normal noise from ``generator`` (a fresh random one if None), drawn where it lives, put on ``device``."""
+    if generator is None:
+        generator = fresh_generator(device)
+    if generator.device != torch.device(device):
+        return torch.randn(shape, generator=generator, dtype=dtype).to(device)
+    return torch.randn(shape, generator=generator, device=device, dtype=dtype)
 
 
 # ---------------------------------------------------------------------------------------------- metrics

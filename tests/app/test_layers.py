@@ -256,8 +256,10 @@ def test_round_trip_is_exact_to_float_precision(config, points):
     assert err.flow < 1e-4 and err.per_layer.max() < 1e-4
     assert err.per_layer.shape == (len(flow.layers),)
     assert err.n_points == len(points) and err.n_nonfinite == 0
-    far = layers.round_trip_errors(flow, layers.far_grid(20.0, n=11))
-    assert np.isfinite(far.relative)
+    # unbounded exp scales overflow far out by design (see test_round_trip_counts_overflow): data points only
+    if config.get("scale") != "exp":
+        far = layers.round_trip_errors(flow, layers.far_grid(20.0, n=11))
+        assert np.isfinite(far.relative)
 
 
 def test_round_trip_counts_overflow():
