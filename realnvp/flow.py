@@ -9,6 +9,7 @@ where ``f = f_K ∘ … ∘ f_1`` maps data to latent (the density direction) an
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -181,22 +182,44 @@ class RealNVP(nn.Module):
     def merge(self, a: Tensor, b: Tensor) -> Tensor:
         return merge(a, b, self.index_a, self.index_b)
 
+    # -- the one loop over layers: forward, inverse, log_prob, nll_loss and trace all run through _steps --------
+    def _steps(
+        self, x: Tensor, direction: str = "forward", start: int = 0, stop: int | None = None
+    ) -> Iterator[tuple[nn.Module, Tensor, Tensor, Tensor]]:
+        """Apply ``layers[start:stop]`` to ``x``; yield ``(layer, a, b, log_det)`` after each one (the two halves).
+
+        ``"forward"`` runs them in order (data → latent); ``"inverse"`` runs their inverses last to first.
+        """
+        if direction not in ("forward", "inverse"):
+            raise ValueError(f"direction must be 'forward' or 'inverse', got {direction!r}")
+        layers = list(self.layers)[start:stop]
+        a, b = self.split(x)
+        if direction == "forward":
+            for layer in layers:
+                a, b, log_det = layer(a, b)
+                yield layer, a, b, log_det
+        else:
+            for layer in reversed(layers):
+                a, b, log_det = layer.inverse(a, b)
+                yield layer, a, b, log_det
+
+    def _transform(self, x: Tensor, direction: str) -> tuple[Tensor, Tensor, Tensor]:
+        """The halves after every layer and the per-sample sum of the layers' log|det J|."""
+        halves, log_det = None, None
+        for _, a, b, ld in self._steps(x, direction):
+            halves, log_det = (a, b), (ld if log_det is None else log_det + ld)
+        if halves is None:  # no layers
+            return *self.split(x), x.new_zeros(x.shape[0])
+        return *halves, log_det
+
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Data → latent: ``(z, log_det)`` with ``log_det`` the per-sample sum of every layer's log|det J|."""
-        a, b = self.split(x)
-        log_det = x.new_zeros(x.shape[0])
-        for layer in self.layers:
-            a, b, ld = layer(a, b)
-            log_det = log_det + ld
+        a, b, log_det = self._transform(x, "forward")
         return self.merge(a, b), log_det
 
     def inverse(self, z: Tensor) -> tuple[Tensor, Tensor]:
         """Latent → data: ``(x, log_det)`` with ``log_det`` the log|det| of the inverse map (= −forward's)."""
-        a, b = self.split(z)
-        log_det = z.new_zeros(z.shape[0])
-        for layer in reversed(self.layers):
-            a, b, ld = layer.inverse(a, b)
-            log_det = log_det + ld
+        a, b, log_det = self._transform(z, "inverse")
         return self.merge(a, b), log_det
 
     def log_prob(self, x: Tensor) -> Tensor:
@@ -206,11 +229,7 @@ class RealNVP(nn.Module):
 
     def nll_loss(self, x: Tensor) -> Tensor:
         """Mean negative log-likelihood of a batch (the training loss), in nats."""
-        a, b = self.split(x)
-        log_det = None
-        for layer in self.layers:
-            a, b, ld = layer(a, b)
-            log_det = ld if log_det is None else log_det + ld
+        a, b, log_det = self._transform(x, "forward")
         sq = a.square().sum() + b.square().sum()
         n = x.shape[0]
         return 0.5 * sq / n + 0.5 * self.dim * LOG_2PI - log_det.mean()
@@ -232,19 +251,18 @@ class RealNVP(nn.Module):
             z = torch.randn(n, self.dim, generator=generator, device=device, dtype=dtype)
         return self.inverse(z * temperature)[0]
 
-    def trace(self, x: Tensor, direction: str = "forward") -> Trace:
+    def trace(self, x: Tensor, direction: str = "forward", start: int = 0, stop: int | None = None) -> Trace:
         """Every intermediate state and each layer's per-sample log-det, in the given direction.
 
         ``direction="forward"`` starts from data points ``x`` and ends at their latents; ``"inverse"`` starts from
-        latents and ends at data. ``sum(trace.log_dets)`` equals the log-det returned by ``forward``/``inverse``.
+        latents and ends at data. ``sum(trace.log_dets)`` equals the log-det returned by ``forward``/``inverse``,
+        and ``trace.states[-1]`` their output, bit for bit (the same loop computes all of them).
+
+        ``start``/``stop`` restrict the trace to ``layers[start:stop]``; ``x`` is then the state entering the first
+        of them (``layers[start]`` going forward, ``layers[stop - 1]`` going inverse).
         """
-        if direction not in ("forward", "inverse"):
-            raise ValueError(f"direction must be 'forward' or 'inverse', got {direction!r}")
-        a, b = self.split(x)
         states, log_dets, kinds, transformed = [x], [], [], []
-        layers = self.layers if direction == "forward" else list(reversed(self.layers))
-        for layer in layers:
-            a, b, ld = layer(a, b) if direction == "forward" else layer.inverse(a, b)
+        for layer, a, b, ld in self._steps(x, direction, start, stop):
             states.append(self.merge(a, b))
             log_dets.append(ld)
             kinds.append(type(layer).__name__)
@@ -255,9 +273,6 @@ class RealNVP(nn.Module):
         if isinstance(layer, AffineCoupling | AdditiveCoupling):
             return (self.index_b if layer.transform_b else self.index_a).tolist()
         return []
-
-    def coupling_layers(self) -> list[nn.Module]:
-        return [m for m in self.layers if isinstance(m, AffineCoupling | AdditiveCoupling)]
 
 
 def base_log_prob(z: Tensor) -> Tensor:

@@ -262,11 +262,8 @@ def describe_layers(model: RealNVP) -> list[LayerInfo]:
 
 
 def _layer_inputs(model: RealNVP, x: Tensor, upto: int) -> Tensor:
-    """The state entering ``model.layers[upto]`` (forward direction)."""
-    a, b = model.split(x)
-    for layer in model.layers[:upto]:
-        a, b, _ = layer(a, b)
-    return model.merge(a, b)
+    """The state entering ``model.layers[upto]`` (forward direction), from the flow's own :meth:`RealNVP.trace`."""
+    return model.trace(x, stop=upto).states[-1]
 
 
 def layer_inputs(model: RealNVP, points: Any, layer_index: int) -> np.ndarray:
@@ -502,9 +499,12 @@ def layer_log_det_grid(
     gx, gy = np.meshgrid(xs, ys)
     grid = _tensor(model, np.stack([gx.ravel(), gy.ravel()], axis=1))
     with evaluating(model):
-        state = _layer_inputs(model, grid, k) if space == "data" else grid
-        a, b = model.split(state)
-        _, _, log_det = model.layers[k](a, b)
+        # "data": trace the grid through layers 0..k and keep layer k's term; "input": layer k alone on the grid
+        log_det = (
+            model.trace(grid, stop=k + 1).log_dets[k]
+            if space == "data"
+            else model.trace(grid, start=k, stop=k + 1).log_dets[0]
+        )
     return LogDetGrid(k, space, xs, ys, _numpy(log_det).astype(np.float64).reshape(resolution, resolution))
 
 
@@ -687,12 +687,10 @@ def round_trip_errors(model: RealNVP, points: Any) -> RoundTripErrors:
     with evaluating(model):
         z, _ = model(x)
         back, _ = model.inverse(z)
-        a, b = model.split(x)
-        for layer in model.layers:
-            a2, b2, _ = layer(a, b)
-            a_back, b_back, _ = layer.inverse(a2, b2)
-            per_layer.append(max(_max_abs(a_back - a), _max_abs(b_back - b)))
-            a, b = a2, b2
+        states = model.trace(x).states
+        for k in range(len(model.layers)):  # layer k's inverse applied to layer k's own output
+            undone = model.trace(states[k + 1], direction="inverse", start=k, stop=k + 1).states[-1]
+            per_layer.append(_max_abs(undone - states[k]))
     x_np, back_np = _numpy(x).astype(np.float64), _numpy(back).astype(np.float64)
     diff = back_np - x_np
     return RoundTripErrors(

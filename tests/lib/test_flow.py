@@ -163,3 +163,33 @@ def test_identity_at_initialisation():
     z, log_det = flow(x)
     assert torch.allclose(z, x) and torch.all(log_det == 0)
     assert math.isclose(flow.nll_loss(x).item(), -flow.log_prob(x).mean().item(), rel_tol=1e-6)
+
+
+@pytest.mark.parametrize("mask,norm", [("alternate", "none"), ("parity", "batchnorm"), ("random", "actnorm")])
+def test_forward_inverse_nll_and_partial_traces_share_one_loop(mask, norm):
+    flow = perturbed_flow(3, "affine", "tanh", mask, norm).double()
+    x = torch.randn(9, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
+    full = flow.trace(x)
+    z, log_det = flow(x)
+    assert torch.equal(full.states[-1], z)
+    assert torch.equal(sum(full.log_dets), log_det)  # the same additions in the same order
+    nll = 0.5 * z.square().sum() / 9 + 1.5 * math.log(2 * math.pi) - log_det.mean()
+    assert torch.allclose(flow.nll_loss(x), nll, rtol=1e-14)
+    # layer by layer, each piece starting from the previous piece's output, is the whole trace bit for bit
+    state = x
+    for k in range(len(flow.layers)):
+        piece = flow.trace(state, start=k, stop=k + 1)
+        assert len(piece.states) == 2 and piece.kinds == [full.kinds[k]]
+        assert torch.equal(piece.states[-1], full.states[k + 1]) and torch.equal(piece.log_dets[0], full.log_dets[k])
+        state = piece.states[-1]
+    # and backwards: the inverse pieces, last layer first, give inverse()'s result
+    back, inv_log_det = flow.inverse(z)
+    inv = flow.trace(z, direction="inverse")
+    assert torch.equal(inv.states[-1], back) and torch.equal(sum(inv.log_dets), inv_log_det)
+    state = z
+    for k in reversed(range(len(flow.layers))):
+        state = flow.trace(state, direction="inverse", start=k, stop=k + 1).states[-1]
+    assert torch.equal(state, back)
+    assert torch.allclose(back, x, atol=1e-10)
+    with pytest.raises(ValueError, match="direction"):
+        flow.trace(x, direction="sideways")
