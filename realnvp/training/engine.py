@@ -23,7 +23,7 @@ from torch import Tensor
 
 from realnvp import datasets
 from realnvp.flow import FlowConfig, RealNVP
-from realnvp.training.fastgrad import FlatAdam, flatten_parameters, nll_and_grad, supports
+from realnvp.training.fastgrad import FastGrad, FlatAdam, flatten_parameters, supports
 
 __all__ = ["OptimConfig", "History", "Trainer", "OPTIMIZERS", "SCHEDULES"]
 
@@ -142,6 +142,8 @@ class Trainer:
         self.flat = flatten_parameters(self.model)
         self.optimizer = self._make_optimizer()
         self.use_manual_backward = supports(self.model)
+        self._fastgrad: FastGrad | None = None  # the hand-written gradient's plan, bound to ``_fastgrad_flat``
+        self._fastgrad_flat = None
         self.generator = torch.Generator().manual_seed(self.seed)
         # ``dequantize``: per-column widths h (data units; 0 = none): each batch gets fresh U(-h/2, h/2) noise,
         # drawn from self.generator and mapped into model space by the standardisation's linear part.
@@ -258,20 +260,26 @@ class Trainer:
             return self._shuffled[start : self._cursor] + (u - 0.5).to(self.device) @ self._dequant
         return self._shuffled[start : self._cursor]
 
-    def _one_step(self) -> Tensor:
+    def _one_step(self, loss_out: Tensor) -> None:
+        """One minibatch step; its training loss is written into the 0-dim tensor ``loss_out``."""
         x = self._next_batch()
         if self.use_manual_backward:
-            loss = nll_and_grad(self.model, x)
+            if self._fastgrad_flat is not self.flat:  # (re)plan for the current parameter buffers
+                self._fastgrad, self._fastgrad_flat = FastGrad(self.model), self.flat
+            self._fastgrad(x, out=loss_out)
         else:
             self.flat.zero_grad()
             loss = self.model.nll_loss(x)
             loss.backward()
-        if self.optim.grad_clip > 0:
-            self.flat.clip_grad_norm_(self.optim.grad_clip)
+            loss_out.copy_(loss.detach())
         if self.optim.schedule != "constant":
             self._apply_lr()
-        self.optimizer.step()
-        return loss.detach()
+        if isinstance(self.optimizer, FlatAdam):
+            self.optimizer.step(max_grad_norm=self.optim.grad_clip)  # clipping folded into the fused step
+        else:
+            if self.optim.grad_clip > 0:
+                self.flat.clip_grad_norm_(self.optim.grad_clip)
+            self.optimizer.step()
 
     def step(self, n_steps: int = 1) -> int:
         """Advance ``n_steps`` minibatch steps (fewer if the guard rewinds); returns the steps actually kept."""
@@ -280,7 +288,9 @@ class Trainer:
         remaining = int(n_steps)
         while remaining > 0:
             chunk = min(remaining, SNAPSHOT_EVERY - self.step_count % SNAPSHOT_EVERY)
-            losses = torch.stack([self._one_step() for _ in range(chunk)])
+            losses = torch.empty(chunk, dtype=self.flat.param.dtype, device=self.device)
+            for loss_out in losses.unbind():
+                self._one_step(loss_out)
             remaining -= chunk
             losses = losses.cpu().double()
             finite = bool(torch.isfinite(losses).all()) and bool(torch.isfinite(self.flat.param).all())

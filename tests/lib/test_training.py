@@ -1,5 +1,6 @@
 """The training engine: reproducibility, mid-run changes, the NaN guard, units, the hand-written backward."""
 
+import itertools
 import math
 
 import numpy as np
@@ -7,9 +8,11 @@ import pytest
 import torch
 
 from realnvp import FlowConfig, RealNVP
+from realnvp.coupling import COUPLINGS, MASKS, SCALES, AffineCoupling
 from realnvp.datasets import make_points
+from realnvp.norm import NORMS, ActNorm
 from realnvp.training import OptimConfig, Trainer
-from realnvp.training.fastgrad import FlatAdam, flatten_parameters, nll_and_grad, supports
+from realnvp.training.fastgrad import CHECKED, FastGrad, FlatAdam, flatten_parameters, nll_and_grad, supports
 
 SMALL = FlowConfig(n_layers=4, hidden_dims=(32, 32))
 
@@ -108,37 +111,129 @@ def test_trained_flow_round_trip_in_float32_on_data_and_ten_sigma_out():
             assert (back - points).abs().max().item() <= 1e-5 * max(1.0, points.abs().max().item())
 
 
-@pytest.mark.parametrize(
-    "coupling,scale", [("affine", "tanh"), ("affine", "softplus"), ("affine", "exp"), ("additive", "tanh")]
-)  # additive couplings have no scale
-@pytest.mark.parametrize("mask", ["alternate", "parity"])
-def test_hand_written_gradients_equal_autograd(scale, coupling, mask):
-    torch.manual_seed(0)
-    model = RealNVP(5, 4, (16, 8), coupling=coupling, scale=scale, mask=mask).double()
+def perturbed(model: RealNVP, seed: int = 0, strength: float = 0.2) -> RealNVP:
+    """Move every parameter off its initial value (the zero-initialised output layers included)."""
+    g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for p in model.parameters():
-            p.add_(0.2 * torch.randn_like(p))
+            p.add_(strength * torch.randn(p.shape, generator=g, dtype=p.dtype))
+    return model
+
+
+EVERY_COMBINATION = list(itertools.product(COUPLINGS, SCALES, MASKS, NORMS))
+
+
+def test_the_checked_set_is_exactly_what_supports_claims():
+    claimed = {c for c in EVERY_COMBINATION if supports(RealNVP(5, 3, (8,), *c[:2], mask=c[2], norm=c[3]))}
+    assert claimed == set(CHECKED)
+    assert CHECKED <= set(EVERY_COMBINATION)  # nothing in it that cannot be built
+
+
+@pytest.mark.parametrize("coupling,scale,mask,norm", sorted(CHECKED))
+@pytest.mark.parametrize("hidden", [(16, 8), (12,)])
+def test_hand_written_gradients_equal_autograd_for_every_checked_combination(coupling, scale, mask, norm, hidden):
+    model = RealNVP(5, 4, hidden, coupling=coupling, scale=scale, scale_bound=1.5, mask=mask, norm=norm, seed=2)
+    model = perturbed(model.double())
     assert supports(model)
-    x = torch.randn(32, 5, dtype=torch.float64)
-    loss = model.nll_loss(x)
+    x = torch.randn(32, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    loss = model.nll_loss(x)  # the shared forward pass
     reference = torch.autograd.grad(loss, list(model.parameters()))
+    assert all(g.abs().max() > 0 for g in reference), "every parameter should get a gradient"
     for p in model.parameters():
         p.grad = torch.full_like(p, 123.0)  # must be overwritten, not accumulated
     manual_loss = nll_and_grad(model, x)
     assert math.isclose(manual_loss.item(), loss.item(), rel_tol=1e-12)
+    assert math.isclose(manual_loss.item(), -model.log_prob(x).mean().item(), rel_tol=1e-12)
     for p, g in zip(model.parameters(), reference, strict=True):
         assert torch.allclose(p.grad, g, atol=1e-12, rtol=1e-9)
 
 
-def test_unsupported_models_fall_back_to_autograd():
-    assert not supports(RealNVP(2, 2, norm="actnorm"))
-    assert not supports(RealNVP(4, 2, mask="random"))
-    trainer = Trainer.for_dataset(
-        "moons", n_points=500, flow=FlowConfig(n_layers=2, hidden_dims=(8,), norm="batchnorm"), heldout_points=100
-    )
-    assert not trainer.use_manual_backward
-    trainer.step(20)
-    assert trainer.step_count == 20 and math.isfinite(trainer.evaluate())
+def test_a_plan_serves_several_batch_sizes_and_writes_the_loss_where_asked():
+    model = perturbed(RealNVP(3, 3, (8, 8), mask="parity").double())
+    flatten_parameters(model)
+    fast = FastGrad(model)
+    gen = torch.Generator().manual_seed(0)
+    for n in (16, 7, 16, 7, 1):
+        x = torch.randn(n, 3, dtype=torch.float64, generator=gen)
+        out = torch.zeros((), dtype=torch.float64)
+        assert fast(x, out=out) is out
+        loss = model.nll_loss(x)
+        reference = torch.autograd.grad(loss, list(model.parameters()))
+        assert math.isclose(out.item(), loss.item(), rel_tol=1e-12)
+        for p, g in zip(model.parameters(), reference, strict=True):
+            assert torch.allclose(p.grad, g, atol=1e-12, rtol=1e-9)
+
+
+@pytest.mark.parametrize("coupling,scale,mask,norm", sorted(set(EVERY_COMBINATION) - CHECKED))
+def test_every_declined_combination_trains_with_autograd(coupling, scale, mask, norm, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("the hand-written gradient ran for a declined configuration")
+
+    monkeypatch.setattr(FastGrad, "__call__", refuse)
+    flow = FlowConfig(n_layers=2, hidden_dims=(8,), coupling=coupling, scale=scale, mask=mask, norm=norm)
+    trainer = Trainer.for_dataset("moons", n_points=200, flow=flow, optim=OptimConfig(batch_size=64), heldout_points=50)
+    assert not supports(trainer.model) and not trainer.use_manual_backward
+    before = trainer.flat.param.detach().clone()
+    trainer.step(3)
+    assert trainer.step_count == 3 and all(math.isfinite(v) for v in trainer.history.train_nll)
+    assert not torch.equal(trainer.flat.param, before)
+
+
+def test_supports_declines_what_it_was_not_checked_for():
+    assert supports(RealNVP(2, 2))
+    # a scale that is not in the checked set (as a newly added one would be), on the config or on a layer
+    model = RealNVP(2, 2)
+    model.layers[1].scale = "cube"
+    assert not supports(model)
+    model = RealNVP(2, 2)
+    object.__setattr__(model.config, "scale", "cube")
+    assert not supports(model)
+
+    class Subclass(AffineCoupling):
+        pass
+
+    class FlowSubclass(RealNVP):
+        pass
+
+    model = RealNVP(2, 2)
+    layer = model.layers[0]
+    model.layers[0] = Subclass(1, 1, (64, 64), transform_b=layer.transform_b)
+    assert not supports(model)
+    model = RealNVP(2, 2)
+    model.layers[0].net[1] = torch.nn.Tanh()  # another activation in a conditioner
+    assert not supports(model)
+    model = RealNVP(2, 2)
+    model.layers.append(ActNorm(1, 1))  # a layer the config does not build
+    assert not supports(model)
+    assert not supports(FlowSubclass(2, 2))
+    assert not supports(torch.nn.Linear(2, 2))
+
+
+def test_fast_path_with_clipping_trains_like_autograd():
+    fast, slow = small_trainer(lr=3e-3, grad_clip=0.05), small_trainer(lr=3e-3, grad_clip=0.05)
+    slow.use_manual_backward = False
+    assert fast.use_manual_backward
+    fast.step(40)
+    slow.step(40)
+    np.testing.assert_allclose(fast.history.train_nll, slow.history.train_nll, rtol=2e-5)
+    assert torch.allclose(fast.flat.param, slow.flat.param, atol=1e-5)
+
+
+def test_flat_adam_clipping_equals_clip_then_step():
+    gen = torch.Generator().manual_seed(0)
+    for max_norm in (0.1, 100.0):  # clipped, and not
+        params = [torch.nn.Parameter(torch.randn(50, generator=gen)) for _ in range(2)]
+        params[1].data.copy_(params[0].data)
+        opts = [FlatAdam(p, lr=1e-2) for p in params]
+        for _ in range(5):
+            g = torch.randn(50, generator=gen)
+            for p in params:
+                p.grad = g.clone()
+            norm = torch.linalg.vector_norm(params[0].grad)
+            params[0].grad.mul_(torch.clamp(max_norm / (norm + 1e-6), max=1.0))
+            opts[0].step()
+            opts[1].step(max_grad_norm=max_norm)
+        assert torch.allclose(params[0], params[1], atol=1e-6, rtol=1e-6)
 
 
 def test_flat_parameters_and_flat_adam_match_torch_adam():
