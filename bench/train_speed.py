@@ -5,11 +5,16 @@ batch 256, Adam lr 1e-3, gradient clip 1, 1 torch thread. Runs are interleaved A
 alike; prints the median steps/s and held-out NLL (nats, original units) of each and the ratio to the seed.
 
     python bench/train_speed.py --steps 2000 --repeats 3
+
+Run it from the repository root. ``realnvp`` is imported as installed (``pip install -e .``) or from
+``PYTHONPATH``; a plain checkout without either falls back to this checkout. The seed's module in
+``../shared/reference`` is not a package: that folder is put on the path for it alone.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import statistics
 import sys
@@ -20,13 +25,15 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+REFERENCE = ROOT.parent / "shared" / "reference"  # seed_realnvp.py: a baseline module, not a package
+if importlib.util.find_spec("realnvp") is None:  # neither installed nor on PYTHONPATH: use this checkout
+    sys.path.append(str(ROOT))
+if REFERENCE.is_dir():
+    sys.path.append(str(REFERENCE))
 
 from realnvp.datasets import Standardizer, make_points, true_entropy  # noqa: E402
 from realnvp.flow import FlowConfig  # noqa: E402
 from realnvp.training import OptimConfig, Trainer  # noqa: E402
-
-REFERENCE = ROOT.parent / "shared" / "reference"
 
 
 def heldout_nll(log_prob_fn, x_heldout: torch.Tensor, offset: float) -> float:
@@ -50,7 +57,6 @@ def run_project(train, heldout, steps, seed):
 
 
 def run_seed(train, heldout, steps, seed):
-    sys.path.insert(0, str(REFERENCE))
     import seed_realnvp as ref
 
     std = Standardizer.fit(train)
