@@ -3,8 +3,9 @@
 - :class:`ActNorm` — Glow's per-coordinate affine map, initialised from the first batch.
 - :class:`BatchNormFlow` — batch normalisation as a flow layer (RealNVP, section 3.7).
 
-Sign convention (shared with the image flows' :class:`realnvp.image.ActNorm`): the data → latent direction is
-``y = (x - loc) * exp(-log_scale)``, so ``log|det J| = -sum(log_scale)``.
+Sign convention of :class:`ActNorm`: the data → latent direction is ``y = (x - loc) * exp(-log_scale)``, so
+``log|det J| = -sum(log_scale)``. The image flows' :class:`realnvp.image.ImageActNorm` uses Glow's opposite signs
+(``y = (x + bias) * exp(log_scale)``); the two are different classes on purpose (see their docstrings).
 """
 
 from __future__ import annotations
@@ -20,8 +21,14 @@ NORMS = ("none", "actnorm", "batchnorm")
 class ActNorm(nn.Module):
     """Per-coordinate affine map ``y = (x - loc) * exp(-log_scale)`` (Glow's ActNorm), data-initialised.
 
-    On the first training batch ``loc``/``log_scale`` are set so the output has zero mean and unit variance;
-    afterwards they are ordinary parameters. ``log|det J| = -sum(log_scale)``, identical in train and eval.
+    On the first training batch ``loc``/``log_scale`` are set so the output has zero mean and unit variance
+    (``loc = mean``, ``log_scale = log(std)``); afterwards they are ordinary parameters.
+    ``log|det J| = -sum(log_scale)``, identical in train and eval.
+
+    Sign convention: ``loc`` subtracted and ``exp(-log_scale)`` multiplying, the "standardise" reading. The image
+    flows' :class:`realnvp.image.ImageActNorm` is Glow's ``y = (x + bias) * exp(log_scale)`` (so ``bias = -loc``
+    and its ``log_scale`` is minus this one's); it keeps that convention and its own name because the shipped
+    image weights are stored in it.
 
     >>> norm = ActNorm(1, 1)
     >>> a, b, log_det = norm(torch.randn(8, 1), torch.randn(8, 1))

@@ -9,8 +9,9 @@ The pieces, bottom up:
   conv, so a freshly built coupling is the identity.
 - :class:`CheckerboardCoupling` / :class:`ChannelCoupling` — affine couplings ``y = x * exp(s) + t`` on one
   half of a checkerboard or channel partition, conditioned on the other half; ``log|det J| = sum(s)``.
-- :class:`ActNorm` — per-channel affine normalisation (Glow) with data-dependent initialisation;
-  ``log|det J| = H * W * sum(log_scale)``.
+- :class:`ImageActNorm` — per-channel affine normalisation (Glow) with data-dependent initialisation;
+  ``y = (x + bias) * exp(log_scale)``, ``log|det J| = H * W * sum(log_scale)``. Not the vector flows'
+  :class:`realnvp.norm.ActNorm`, which uses the opposite signs (see both docstrings).
 - :class:`VariationalDequantizer` — an optional learned ``q(u | levels)`` (Flow++, Ho et al. 2019).
 - :class:`ImageRealNVP` — dequantisation, logit preprocessing and the multi-scale stack: per scale,
   checkerboard couplings, squeeze, channel couplings, then half the channels are factored out to the base
@@ -26,7 +27,7 @@ inequality
     log P(level) >= E_u[ log p((level + u) / K) - log q(u | level) ] - D log K,
 
 with ``log q = 0`` for uniform noise. :func:`bits_per_dim` reports ``-(that bound) / (D log 2)``: every
-Jacobian term (logit preprocessing, couplings, ActNorm), the dequantisation density and the pixel scaling
+Jacobian term (logit preprocessing, couplings, ImageActNorm), the dequantisation density and the pixel scaling
 ``1/K`` each counted once. A model that is exactly uniform on ``[0, 1)^D`` scores ``log2 K`` (4.087
 bits/dim for 17 levels).
 
@@ -54,7 +55,7 @@ __all__ = [
     "Dropout",
     "CheckerboardCoupling",
     "ChannelCoupling",
-    "ActNorm",
+    "ImageActNorm",
     "VariationalDequantizer",
     "squeeze",
     "unsqueeze",
@@ -312,13 +313,19 @@ class ChannelCoupling(_AffineCoupling):
         return self._merge(cond, (free - t) * torch.exp(-s)), -s.flatten(1).sum(1)
 
 
-class ActNorm(nn.Module):
+class ImageActNorm(nn.Module):
     """Per-channel affine normalisation ``y = (x + bias) * exp(log_scale)`` (Kingma & Dhariwal, Glow, 2018).
 
     ``log|det J| = H * W * sum(log_scale)``. Starts as the identity; :meth:`ImageRealNVP.initialize` sets it
     from a batch (zero mean, unit variance per channel): an explicit call, not a side effect of ``forward``.
 
-    >>> norm = ActNorm(3)
+    Sign convention: Glow's, ``bias`` added and ``log_scale`` multiplying, so standardising a batch sets
+    ``bias = -mean`` and ``log_scale = -log(std)``. The vector flows' :class:`realnvp.norm.ActNorm` is the other
+    way round (``y = (x - loc) * exp(-log_scale)``, ``loc = mean``, ``log_scale = log(std)``). The two are kept
+    as differently named classes rather than converted to one convention: the shipped image flows
+    (``assets/flows/*/model.safetensors``) store ``bias``/``log_scale`` in this one and load as they are.
+
+    >>> norm = ImageActNorm(3)
     >>> y, log_det = norm(torch.randn(2, 3, 4, 4))
     >>> log_det.tolist()
     [0.0, 0.0]
@@ -393,7 +400,7 @@ class ImageFlowConfig:
 
     ``n_scales`` scales; every scale but the last runs ``n_checker`` checkerboard couplings, a squeeze,
     ``n_channel`` channel couplings and factors out half its channels; the last runs ``n_final`` checkerboard
-    couplings. Each coupling is preceded by an :class:`ActNorm`. ``alpha`` is the logit preprocessing margin:
+    couplings. Each coupling is preceded by an :class:`ImageActNorm`. ``alpha`` is the logit preprocessing margin:
     ``y = logit(alpha + (1 - 2 alpha) x)``. ``n_levels`` is the number of intensity levels of the data.
 
     >>> ImageFlowConfig(channels=1, height=8, width=8, n_levels=17).latent_shapes()
@@ -455,8 +462,8 @@ class ImageFlowConfig:
 
 
 class _Scale(nn.Module):
-    """One scale: [ActNorm, checkerboard coupling] x n, then (unless last) squeeze + [ActNorm, channel
-    coupling] x m."""
+    """One scale: [ImageActNorm, checkerboard coupling] x n, then (unless last) squeeze + [ImageActNorm,
+    channel coupling] x m."""
 
     def __init__(self, cfg: ImageFlowConfig, c: int, h: int, w: int, last: bool, generator: torch.Generator):
         super().__init__()
@@ -470,12 +477,12 @@ class _Scale(nn.Module):
         n_checker = cfg.n_final if last else cfg.n_checker
         self.checker = nn.ModuleList()
         for i in range(n_checker):
-            self.checker.extend([ActNorm(c), CheckerboardCoupling(c, h, w, parity=i % 2, **kw)])
+            self.checker.extend([ImageActNorm(c), CheckerboardCoupling(c, h, w, parity=i % 2, **kw)])
         self.last = last
         self.channel = nn.ModuleList()
         if not last:
             for i in range(cfg.n_channel):
-                self.channel.extend([ActNorm(4 * c), ChannelCoupling(4 * c, parity=i % 2, **kw)])
+                self.channel.extend([ImageActNorm(4 * c), ChannelCoupling(4 * c, parity=i % 2, **kw)])
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         log_det = x.new_zeros(x.shape[0])
@@ -643,10 +650,10 @@ class ImageRealNVP(nn.Module):
 
     @torch.no_grad()
     def initialize(self, levels: Tensor, generator: torch.Generator | None = None) -> None:
-        """Data-dependent ActNorm initialisation: one pass over a batch, each ActNorm standardising its
+        """Data-dependent ImageActNorm initialisation: one pass over a batch, each one standardising its
         input."""
         for module in self.modules():
-            if isinstance(module, ActNorm):
+            if isinstance(module, ImageActNorm):
                 module._pending_init = True
         x, _ = self.dequantize(levels, generator)
         self.forward(x)

@@ -13,9 +13,9 @@ import torch
 from torch.autograd.functional import jacobian
 
 from realnvp.image import (
-    ActNorm,
     ChannelCoupling,
     CheckerboardCoupling,
+    ImageActNorm,
     ImageFlowConfig,
     ImageRealNVP,
     ResNetConditioner,
@@ -45,7 +45,7 @@ def perturb(module: torch.nn.Module, seed: int = 0, scale: float = 0.3) -> torch
             if isinstance(m, ResNetConditioner):
                 m.out.weight.copy_(scale * torch.randn(m.out.weight.shape, generator=g))
                 m.out.bias.copy_(scale * torch.randn(m.out.bias.shape, generator=g))
-            if isinstance(m, ActNorm):
+            if isinstance(m, ImageActNorm):
                 m.bias.copy_(0.2 * torch.randn(m.bias.shape, generator=g))
                 m.log_scale.copy_(0.2 * torch.randn(m.log_scale.shape, generator=g))
             if hasattr(m, "gain") and isinstance(m.gain, torch.nn.Parameter):
@@ -89,7 +89,7 @@ def test_checkerboard_mask_alternates():
         (lambda: CheckerboardCoupling(2, 4, 4, parity=1, hidden=4), (2, 4, 4)),
         (lambda: ChannelCoupling(4, parity=0, hidden=4), (4, 2, 2)),
         (lambda: ChannelCoupling(4, parity=1, hidden=4), (4, 2, 2)),
-        (lambda: ActNorm(2), (2, 3, 3)),
+        (lambda: ImageActNorm(2), (2, 3, 3)),
     ],
     ids=["checker-even", "checker-odd", "channel-first", "channel-second", "actnorm"],
 )
@@ -417,3 +417,22 @@ def test_cli_register_adds_both_subcommands():
     assert args.func is train_image and args.steps > 0
     assert parser.parse_args(["eval-image", "digits"]).func is eval_image
     assert eval_image(parser.parse_args(["eval-image", "/no/such/flow"])) == 2
+
+
+def test_image_and_vector_actnorm_are_distinct_classes_with_opposite_signs():
+    from realnvp.norm import ActNorm as VectorActNorm
+
+    assert ImageActNorm is not VectorActNorm and ImageActNorm.__name__ != VectorActNorm.__name__
+    g = torch.Generator().manual_seed(0)
+    x = 3.0 + 2.0 * torch.randn(512, 1, 1, 1, generator=g, dtype=torch.float64)
+    image = ImageActNorm(1).double()
+    image._pending_init = True
+    vector = VectorActNorm(1, 1).double()
+    with torch.no_grad():
+        y, _ = image(x)
+        a, b, _ = vector(x.view(-1, 1), x.view(-1, 1))
+    # both standardise a batch, with opposite signs: image bias = -loc, image log_scale = -vector log_scale
+    assert abs(float(y.mean())) < 1e-6 and abs(float(a.mean())) < 1e-6
+    assert torch.allclose(image.bias.view(-1), -vector.loc_a, atol=1e-12)
+    assert torch.allclose(image.log_scale.view(-1), -vector.log_scale_a, atol=1e-4)  # std with/without 1e-6
+    assert float(image.log_scale.detach()) < 0 < float(vector.log_scale_a.detach())  # std 2: -log 2, +log 2
