@@ -9,6 +9,7 @@ read-only.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import streamlit as st
 import torch
@@ -35,9 +36,9 @@ class Sampling:
 
 
 @st.cache_resource(show_spinner="Loading the flow…")
-def _load(name: str, sha256: str) -> LoadedFlow:
-    """One verified, read-only model per (name, weights); ``sha256`` makes a replaced file reload."""
-    return load_flow(name)
+def _load(folder: str, sha256: str, heldout_stamp: int | None) -> LoadedFlow:
+    """One verified, read-only model per (folder, weights, held-out file); a replaced file reloads."""
+    return load_flow(Path(folder))
 
 
 def _reseed() -> None:
@@ -79,7 +80,9 @@ name = st.selectbox(
     format_func=lambda n: f"{n} — test {by_name[n].card.get('test_bpd', '?')} bits/dim",
 )
 try:
-    loaded = _load(name, by_name[name].card["sha256"])
+    heldout_file = by_name[name].path / "heldout.npy"
+    stamp = heldout_file.stat().st_mtime_ns if heldout_file.exists() else None
+    loaded = _load(str(by_name[name].path), by_name[name].card["sha256"], stamp)
 except FlowLoadError as exc:
     st.error(f"Model **{name}** is disabled: {exc}")
     st.stop()

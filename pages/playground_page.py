@@ -1,4 +1,8 @@
-"""The Playground: pick data and an architecture, press Play, watch a RealNVP learn. Widgets → realnvp → figures."""
+"""The Playground: pick data and an architecture, press Play, watch a RealNVP learn. Widgets → realnvp → figures.
+
+(The file is not named ``playground.py``: a page script run on its own puts ``pages/`` on ``sys.path``, where that
+name would shadow the app's package ``playground``.)
+"""
 
 import streamlit as st
 
