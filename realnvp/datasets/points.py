@@ -5,7 +5,8 @@ encoding and a decimal comma; drops rows it cannot use and says how many and why
 :class:`LoadReport`); and refuses a file it cannot turn into a usable cloud with a
 :class:`PointsError` whose message says what was wrong and what is accepted. It never evaluates
 anything from the file, never unpickles (``np.load(..., allow_pickle=False)`` always) and never
-writes files.
+writes files. charset-normalizer decodes text that is not UTF-8; pandas splits lines into cells
+(``pd.read_csv``) and reads the numbers (``pd.to_numeric``); every format becomes one pandas table.
 
 A cloud is usable when, after cleaning, it has at least :data:`MIN_POINTS` distinct points, every
 value is finite with ``|value| <= 1e150`` (so squares stay finite), each of the two columns varies
@@ -32,10 +33,13 @@ import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
+import charset_normalizer
 import numpy as np
+import pandas as pd
 
 __all__ = ["MAX_BYTES", "MAX_POINTS", "MIN_POINTS", "LoadReport", "PointsError", "load_points"]
 
@@ -53,9 +57,11 @@ _THIN_NOTE = 1e-3  # ... below this: accepted with a note
 _MAX_COLUMNS = 1000  # a wider "table" is refused (names and per-column work would balloon)
 _SAMPLE = 200  # lines used to sniff delimiter, header, decimal comma and numeric columns
 _WS = "whitespace"  # the `delimiter` reported for runs of spaces/tabs
+_MARK = "\x01"  # appended to each line as a last field: where pandas puts it says how many fields the line has
 
 # Per-cell codes; a row's code is the largest of its two chosen cells (the most severe reason).
 _OK, _NONFINITE, _OVERFLOW, _EMPTY, _TEXT, _FIELDS = range(6)
+_NUMBER = (_OK, _NONFINITE, _OVERFLOW)
 _LABELS = {
     _NONFINITE: "NaN or infinite value",
     _OVERFLOW: "number too large for float64",
@@ -64,64 +70,37 @@ _LABELS = {
     _FIELDS: "wrong number of fields",
 }
 _JSON_LABELS = {**_LABELS, _FIELDS: "missing key or item"}
-
-# ASCII float syntax, the same set np.loadtxt accepts (float() also takes "1_0" and non-ASCII digits).
-_NUM = re.compile(r"\s*[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|nan|inf|infinity)\s*", re.ASCII | re.IGNORECASE)
-_NUM_COMMA = re.compile(r"\s*[+-]?(?:\d+,\d*|,\d+)(?:[eE][+-]?\d+)?\s*", re.ASCII)
-_NUM_LINES = re.compile(  # a chunk of cells joined by line breaks, each a number
-    r"(?:[ \t]*[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|nan|inf|infinity)[ \t]*)"
-    r"(?:\n[ \t]*[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|nan|inf|infinity)[ \t]*)*",
-    re.ASCII | re.IGNORECASE,
-)
-_CHUNK = 4096
-_INDEX_NAME = re.compile(r"\s*(?:id|index|idx|row|row ?id|#|no\.?|unnamed: ?0)\s*", re.IGNORECASE)
+_NAN = frozenset({"nan", "+nan", "-nan"})
 _MISSING = frozenset({"", "na", "n/a", "#n/a", "null", "none", "nil", "-", "--", "?", ".", "missing"})
+_INDEX_NAME = re.compile(r"\s*(?:id|index|idx|row|row ?id|#|no\.?|unnamed: ?0)\s*", re.IGNORECASE)
 _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f\ufffd]")
-
-_BINARY_MAGIC: tuple[tuple[bytes, str], ...] = (
-    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
-    (b"\xff\xd8\xff", "a JPEG image"),
-    (b"GIF87a", "a GIF image"),
-    (b"GIF89a", "a GIF image"),
-    (b"%PDF", "a PDF document"),
-    (b"PK\x03\x04", "a ZIP archive (.zip, .npz, or an Excel/OpenDocument workbook)"),
-    (b"PK\x05\x06", "an empty ZIP archive"),
-    (b"\x1f\x8b", "a gzip-compressed file"),
-    (b"BZh", "a bzip2-compressed file"),
-    (b"\xfd7zXZ\x00", "an xz-compressed file"),
-    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
-    (b"Rar!", "a RAR archive"),
-    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old Microsoft Office file (.xls/.doc)"),
-    (b"\x89HDF\r\n\x1a\n", "an HDF5 file"),
-    (b"PAR1", "a Parquet file"),
-    (b"SQLite format 3\x00", "an SQLite database"),
-    (b"MATLAB 5.0 MAT-file", "a MATLAB .mat file"),
-    (b"\x7fELF", "an executable program"),
-    (b"MZ", "a Windows executable"),
-    (b"\x80\x02", "a Python pickle (never loaded: unpickling can run code)"),
-    (b"\x80\x03", "a Python pickle (never loaded: unpickling can run code)"),
-    (b"\x80\x04", "a Python pickle (never loaded: unpickling can run code)"),
-    (b"\x80\x05", "a Python pickle (never loaded: unpickling can run code)"),
-    (b"RIFF", "a RIFF media file (audio/video/image)"),
-    (b"\x00\x00\x01\x00", "an icon file"),
-)
-
-
-def _accepted(max_bytes: int = MAX_BYTES) -> str:
-    return (
-        "Accepted: delimited text (CSV, TSV, or ';', '|' or space separated; header optional) with at least two "
-        "numeric columns; a .npy file holding a 2-D numeric array (n, >= 2); or JSON as [[x, y], ...], "
-        '[{"x": .., "y": ..}, ...] or {"x": [...], "y": [...]}; '
-        f"at least {MIN_POINTS} points, at most {_size_text(max_bytes)}."
-    )
-
-
-def _size_text(n: int) -> str:
-    if n >= 1024 * 1024:
-        return f"{n / 1024 / 1024:.3g} MB"
-    if n >= 1024:
-        return f"{n / 1024:.3g} KB"
-    return f"{n} bytes"
+_BOMS = [(bom, "UTF-32") for bom in (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)]
+_BOMS += [(bom, "UTF-16") for bom in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)]
+_BINARY_MAGIC = {  # a file starting so is refused by name
+    b"\x89PNG\r\n\x1a\n": "a PNG image",
+    b"\xff\xd8\xff": "a JPEG image",
+    **dict.fromkeys((b"GIF87a", b"GIF89a"), "a GIF image"),
+    b"%PDF": "a PDF document",
+    b"PK\x03\x04": "a ZIP archive (.zip, .npz, or an Excel/OpenDocument workbook)",
+    b"PK\x05\x06": "an empty ZIP archive",
+    b"\x1f\x8b": "a gzip-compressed file",
+    b"BZh": "a bzip2-compressed file",
+    b"\xfd7zXZ\x00": "an xz-compressed file",
+    b"7z\xbc\xaf\x27\x1c": "a 7-Zip archive",
+    b"Rar!": "a RAR archive",
+    b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1": "an old Microsoft Office file (.xls/.doc)",
+    b"\x89HDF\r\n\x1a\n": "an HDF5 file",
+    b"PAR1": "a Parquet file",
+    b"SQLite format 3\x00": "an SQLite database",
+    b"MATLAB 5.0 MAT-file": "a MATLAB .mat file",
+    b"\x7fELF": "an executable program",
+    b"MZ": "a Windows executable",
+    **dict.fromkeys(
+        (bytes([0x80, p]) for p in (2, 3, 4, 5)), "a Python pickle (never loaded: unpickling can run code)"
+    ),
+    b"RIFF": "a RIFF media file (audio/video/image)",
+    b"\x00\x00\x01\x00": "an icon file",
+}
 
 
 class PointsError(ValueError):
@@ -154,9 +133,19 @@ class LoadReport:
     ``";"``, ``"|"``, ``"whitespace"`` or None (npy, JSON); ``duplicates`` counts clean rows that
     repeat an earlier point.
 
-    >>> _, report = load_points(b"a;b\\n" + b"".join(b"%d,5;%d\\n" % (i, i * i % 7) for i in range(12)))
+    ``row_numbers`` (int64, one per point, in the points' order) says which row of the file each point
+    is, numbered as a spreadsheet shows it: the 1-based line for text (with a header on line 1 the first
+    data row is 2; blank and comment lines count), the 1-based record for ``.npy`` and JSON. ``table``
+    holds every data row read (dropped ones too) with every column of the file, named as the report
+    names them (the header's names, made unique; ``"column 1"``... without one) and indexed by those
+    row numbers (index name ``"row"``): numeric columns as float64 (NaN where a cell is not a number),
+    the others as read (text, or JSON values). Neither is part of the report's repr or equality.
+
+    >>> points, report = load_points(b"a;b\\n" + b"".join(b"%d,5;%d\\n" % (i, i * i % 7) for i in range(12)))
     >>> report.delimiter, report.decimal_comma, report.format
     (';', True, 'delimited')
+    >>> report.row_numbers[:3].tolist(), report.table.loc[report.row_numbers[1]].tolist()
+    ([2, 3, 4], [1.5, 1.0])
     """
 
     rows_read: int
@@ -171,6 +160,8 @@ class LoadReport:
     duplicates: int
     subsampled_from: int | None
     notes: list[str] = field(default_factory=list)
+    row_numbers: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), repr=False, compare=False)
+    table: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False, compare=False)
 
     def summary(self) -> str:
         """Human-readable multi-line text for the page.
@@ -184,810 +175,24 @@ class LoadReport:
         if self.delimiter is not None:
             sep = {"\t": "tabs", _WS: "spaces/tabs"}.get(self.delimiter, f"'{self.delimiter}'")
             what += f", separated by {sep}"
-        if self.decimal_comma:
-            what += ", decimal comma"
+        what += ", decimal comma" if self.decimal_comma else ""
         if self.format != "npy":
             what += ", header row" if self.had_header else ", no header"
-        lines = [f"Read {self.rows_read:,} rows ({what})."]
         a, b = self.columns_used
+        lines = [f"Read {self.rows_read:,} rows ({what}).", f"Using columns '{a}' and '{b}'."]
         if len(self.available_columns) > 2:
-            lines.append(
-                f"Using columns '{a}' and '{b}' of {len(self.available_columns)} numeric columns: "
-                + ", ".join(self.available_columns)
-                + "."
-            )
-        else:
-            lines.append(f"Using columns '{a}' and '{b}'.")
+            n, listing = len(self.available_columns), ", ".join(self.available_columns)
+            lines[1] = f"Using columns '{a}' and '{b}' of {n} numeric columns: {listing}."
         if self.dropped:
-            total = sum(self.dropped.values())
             parts = ", ".join(f"{n:,} × {reason}" for reason, n in self.dropped.items())
-            lines.append(f"Dropped {total:,} row{'s' if total != 1 else ''}: {parts}.")
+            lines.append(f"Dropped {sum(self.dropped.values()):,} row{_s(sum(self.dropped.values()))}: {parts}.")
         if self.subsampled_from is not None:
             lines.append(f"Kept a random subset of {self.rows_used:,} of {self.subsampled_from:,} points.")
         else:
             lines.append(f"{self.rows_used:,} points used.")
         if self.duplicates:
             lines.append(f"{self.duplicates:,} rows repeat an earlier point (kept).")
-        lines.extend(f"Note: {note}" for note in self.notes)
-        return "\n".join(lines)
-
-
-# --------------------------------------------------------------------------- the table every format becomes
-
-
-@dataclass
-class _Table:
-    """Columns in file order; ``numeric`` indexes those worth offering; ``column(j)`` -> (values, codes)."""
-
-    format: str
-    names: list[str]
-    numeric: list[int]
-    n_rows: int
-    column: Callable[[int], tuple[np.ndarray, np.ndarray]]
-    describe: Callable[[int, int], str]
-    labels: dict[int, str]
-    delimiter: str | None = None
-    had_header: bool = False
-    decimal_comma: bool = False
-    notes: list[str] = field(default_factory=list)
-    index_like: list[int] = field(default_factory=list)  # numeric columns the default pick skips
-
-
-def _classify(cell: Any, decimal_comma: bool = False) -> tuple[float, int]:
-    """One cell (text, or a JSON value) -> (float value, code)."""
-    if isinstance(cell, str):
-        s = cell.replace(",", ".") if decimal_comma else cell
-        if _NUM.fullmatch(s):
-            v = float(s)
-            if math.isfinite(v):
-                return v, _OK
-            if math.isinf(v) and "inf" not in s.lower():
-                return v, _OVERFLOW
-            return v, _NONFINITE
-        return math.nan, (_EMPTY if cell.strip().lower() in _MISSING else _TEXT)
-    if cell is None:
-        return math.nan, _EMPTY
-    if isinstance(cell, bool):
-        return math.nan, _TEXT
-    if isinstance(cell, int):
-        try:
-            return float(cell), _OK
-        except OverflowError:
-            return math.inf, _OVERFLOW
-    if isinstance(cell, float):
-        return cell, (_OK if math.isfinite(cell) else _NONFINITE)
-    return math.nan, _TEXT  # lists, dicts, other objects
-
-
-def _convert(cells: list[Any], decimal_comma: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Cells -> (values, codes). Text cells go in chunks: one regex over a chunk, then numpy converts it."""
-    n = len(cells)
-    values = np.full(n, np.nan)
-    codes = np.zeros(n, dtype=np.int8)
-    for lo in range(0, n, _CHUNK):
-        chunk = cells[lo : lo + _CHUNK]
-        done = False
-        if all(type(c) is str for c in chunk):
-            joined = "\n".join(chunk)
-            if decimal_comma:
-                joined = joined.replace(",", ".")
-            if _NUM_LINES.fullmatch(joined):
-                parts = joined.split("\n")
-                if len(parts) == len(chunk):  # no cell held a line break
-                    values[lo : lo + len(chunk)] = np.array(parts, dtype=np.float64)
-                    done = True
-        if not done:
-            for i, c in enumerate(chunk, lo):
-                values[i], codes[i] = (math.nan, _FIELDS) if c is _ABSENT else _classify(c, decimal_comma)
-    for i in np.flatnonzero((codes == _OK) & ~np.isfinite(values)):
-        values[i], codes[i] = _classify(cells[i], decimal_comma)  # NaN / inf / overflow from a clean chunk
-    return values, codes
-
-
-_ABSENT = object()  # a cell a short row (or an object without the key) does not have
-
-
-def _numeric_columns(sample_columns: list[list[Any]], decimal_comma: bool) -> list[int]:
-    """Columns where at least half of the non-missing sampled cells are numbers (NaN/inf included)."""
-    out = []
-    for j, cells in enumerate(sample_columns):
-        codes = [_FIELDS if c is _ABSENT else _classify(c, decimal_comma)[1] for c in cells]
-        numbers_ = sum(code in (_OK, _NONFINITE, _OVERFLOW) for code in codes)
-        present = sum(code not in (_EMPTY, _FIELDS) for code in codes)
-        if numbers_ and 2 * numbers_ >= present:
-            out.append(j)
-    return out
-
-
-def _unique_names(raw: list[str]) -> list[str]:
-    names: list[str] = []
-    for j, name in enumerate(raw):
-        name = name.strip().strip('"').strip()
-        if not name:
-            name = f"column {j + 1}"
-        if name in names:
-            name = f"{name} (column {j + 1})"
-        names.append(name)
-    return names
-
-
-# --------------------------------------------------------------------------- reading the source
-
-
-def _read_source(source: Any, max_bytes: int, filename: str | None) -> tuple[bytes | str, str | None]:
-    """The file's content (bytes, or str for a text file object) and its name, refusing oversize first."""
-    if isinstance(source, str) and ("\n" in source or len(source) > 4096):
-        raise PointsError(
-            "A str source is read as a path, but this one looks like the file's content.",
-            "Expected a path; pass content as bytes (text.encode()) or io.StringIO(text).",
-        )
-    if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        name = filename or path.name
-        try:
-            if path.is_dir():
-                raise PointsError(f"{path} is a folder, not a file.", "Expected a path to one file.")
-            size = path.stat().st_size
-            if size > max_bytes:
-                raise _too_big(size, max_bytes)
-            with path.open("rb") as fh:
-                data: bytes | str = fh.read(max_bytes + 1)
-        except (OSError, ValueError) as exc:  # ValueError: e.g. a NUL character in the path
-            if isinstance(exc, PointsError):
-                raise
-            raise PointsError(
-                f"Could not read {path}: {getattr(exc, 'strerror', None) or exc}.", "Expected a readable file."
-            ) from exc
-    elif isinstance(source, (bytes, bytearray, memoryview)):
-        name = filename
-        if memoryview(source).nbytes > max_bytes:
-            raise _too_big(memoryview(source).nbytes, max_bytes)
-        data = bytes(source)
-    elif callable(getattr(source, "read", None)):
-        name = filename or (source.name if isinstance(getattr(source, "name", None), str) else None)
-        data = _read_file_object(source, max_bytes)
-    else:
-        raise TypeError(
-            f"source must be a path, bytes or a file object, got {type(source).__name__}; "
-            "pass st.file_uploader's result, open(path, 'rb') or the file's bytes"
-        )
-    size = len(data) if isinstance(data, bytes) else len(data.encode("utf-8", "surrogatepass"))
-    if size > max_bytes:
-        raise _too_big(size, max_bytes)
-    return data, (os.path.basename(name) if name else None)
-
-
-def _read_file_object(fh: Any, max_bytes: int) -> bytes | str:
-    """Read a file object from its start (restoring its position), refusing oversize before reading."""
-    try:
-        size = getattr(fh, "size", None)  # e.g. Streamlit's UploadedFile
-        if isinstance(size, int) and not isinstance(size, bool) and size > max_bytes:
-            raise _too_big(size, max_bytes)
-        seekable = bool(getattr(fh, "seekable", lambda: False)())
-        start = None
-        if seekable:
-            start = fh.tell()
-            end = fh.seek(0, io.SEEK_END)
-            if isinstance(end, int) and end > max_bytes and not isinstance(fh, io.TextIOBase):
-                raise _too_big(end, max_bytes)
-            fh.seek(0)
-        try:
-            data = fh.read(max_bytes + 1)
-        finally:
-            if start is not None:
-                fh.seek(start)
-    except UnicodeDecodeError as exc:
-        raise PointsError(
-            f"The text file object could not be decoded ({exc.reason}).",
-            "Expected a binary file object (open(path, 'rb')) or UTF-8 text.",
-        ) from exc
-    except (OSError, ValueError) as exc:
-        if isinstance(exc, PointsError):
-            raise
-        raise PointsError(f"Could not read the file: {exc}.", "Expected an open, readable file.") from exc
-    if isinstance(data, (bytes, bytearray, memoryview)):
-        return bytes(data)
-    if isinstance(data, str):
-        return data
-    raise TypeError(f"the file object's read() returned {type(data).__name__}, expected bytes or str")
-
-
-def _too_big(size: int, max_bytes: int) -> PointsError:
-    return PointsError(
-        f"The file is too large: {_size_text(size)} (limit {_size_text(max_bytes)}).",
-        f"Expected a file of at most {_size_text(max_bytes)}; a few thousand points are plenty — "
-        "subsample the data before uploading.",
-    )
-
-
-def _binary_kind(data: bytes) -> str | None:
-    for magic, kind in _BINARY_MAGIC:
-        if data.startswith(magic):
-            return kind
-    return None
-
-
-def _decode(data: bytes, max_bytes: int) -> tuple[str, str]:
-    """Bytes -> (text, encoding name): BOM first, then UTF-8, then Windows-1252/Latin-1 if plausible."""
-    boms = (
-        (codecs.BOM_UTF32_LE, "utf-32"),
-        (codecs.BOM_UTF32_BE, "utf-32"),
-        (codecs.BOM_UTF8, "utf-8-sig"),
-        (codecs.BOM_UTF16_LE, "utf-16"),
-        (codecs.BOM_UTF16_BE, "utf-16"),
-    )
-    for bom, encoding in boms:
-        if data.startswith(bom):
-            try:
-                return _plausible(data.decode(encoding), encoding, max_bytes), encoding
-            except UnicodeDecodeError as exc:
-                raise PointsError(
-                    f"The file starts with a {encoding.upper()} byte-order mark but is not valid {encoding.upper()} "
-                    f"text ({exc.reason} at byte {exc.start}).",
-                    "Expected UTF-8 text (or UTF-16 with a byte-order mark). " + _accepted(max_bytes),
-                ) from exc
-    if b"\x00" in data:
-        even, odd = data[0::2], data[1::2]
-        half = max(1, len(data) // 2)
-        if max(even.count(0), odd.count(0)) >= 0.4 * half and min(even.count(0), odd.count(0)) <= 0.05 * half:
-            raise PointsError(
-                "The file looks like UTF-16 text without a byte-order mark (every other byte is zero), "
-                "so its encoding cannot be told for sure.",
-                "Expected UTF-8 text, or UTF-16 with a byte-order mark: re-save it as 'CSV UTF-8'.",
-            )
-        raise PointsError(
-            "The file looks binary (it contains zero bytes), not like text or a .npy array.",
-            _accepted(max_bytes),
-        )
-    try:
-        return _plausible(data.decode("utf-8"), "utf-8", max_bytes), "utf-8"
-    except UnicodeDecodeError:
-        pass
-    try:
-        text, encoding = data.decode("cp1252"), "windows-1252"
-    except UnicodeDecodeError:
-        text, encoding = data.decode("latin-1"), "latin-1"
-    non_ascii = len(text) - len(text.encode("ascii", "ignore"))
-    if non_ascii > 0.3 * len(text):
-        raise PointsError(
-            "The file is not UTF-8 text and does not read as plausible Latin-1 text either (binary data?).",
-            _accepted(max_bytes),
-        )
-    return _plausible(text, encoding, max_bytes), encoding
-
-
-def _plausible(text: str, encoding: str, max_bytes: int) -> str:
-    """Refuse text full of control characters (binary data that happens to decode)."""
-    text = text.rstrip("\x1a")  # DOS end-of-file marker
-    head = text[:65536]  # a sample decides; stray control characters later become non-numeric cells
-    bad = len(_CONTROL.findall(head))
-    if "\x00" in text or bad > 0.001 * len(head):
-        raise PointsError(
-            f"The file contains {bad:,} control characters: it looks binary, not like {encoding} text.",
-            _accepted(max_bytes),
-        )
-    return text
-
-
-# --------------------------------------------------------------------------- delimited text
-
-
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")
-
-
-def _unquote(cell: str) -> str:
-    return cell[1:-1] if len(cell) >= 2 and cell[0] == cell[-1] == '"' else cell
-
-
-def _split(lines: list[str], delim: str) -> list[list[str]]:
-    """Lines -> cells, one row per line (a stray quote cannot swallow the lines after it)."""
-    if delim == _WS:
-        return [[_unquote(c) for c in line.split()] if '"' in line else line.split() for line in lines]
-    try:
-        rows = list(csv.reader(lines, delimiter=delim, quotechar='"', skipinitialspace=True))
-        if len(rows) == len(lines):
-            return rows
-    except csv.Error:
-        pass
-    out = []
-    for line in lines:
-        try:
-            out.append(next(csv.reader([line], delimiter=delim, quotechar='"', skipinitialspace=True), []))
-        except csv.Error:  # e.g. a field over csv's size limit: keep the line as one (non-numeric) cell
-            out.append([line])
-    return out
-
-
-def _width(row: list[str]) -> int:
-    """Number of fields, ignoring trailing empty ones (a trailing delimiter)."""
-    n = len(row)
-    while n and not row[n - 1].strip():
-        n -= 1
-    return n
-
-
-def _is_number(cell: str) -> bool:
-    return bool(_NUM.fullmatch(cell) or _NUM_COMMA.fullmatch(cell))
-
-
-def _sniff(sample: list[str], ext: str) -> tuple[str, int] | None:
-    """Best delimiter and the usual row width: rows with the usual width whose cells are numbers win."""
-    order = [",", "\t", ";", "|", _WS]
-    if ext in (".tsv", ".tab"):
-        order.remove("\t")
-        order.insert(0, "\t")
-    best: tuple[float, str, int] | None = None
-    for delim in order:
-        rows = _split(sample, delim)
-        widths = [_width(r) for r in rows]
-        nums = [sum(map(_is_number, r[: min(w, _MAX_COLUMNS + 1)])) for r, w in zip(rows, widths, strict=True)]
-        data_widths = [w for w, n in zip(widths, nums, strict=True) if n >= 2]
-        if not data_widths:
-            continue
-        k = Counter(data_widths).most_common(1)[0][0]
-        score = sum(n / k for w, n in zip(widths, nums, strict=True) if w == k) / len(rows)
-        if best is None or score > best[0] + 1e-12:
-            best = (score, delim, k)
-    return None if best is None else (best[1], best[2])
-
-
-def _no_table(lines: list[str], max_bytes: int) -> PointsError:
-    """The message when no delimiter gives rows of two numbers."""
-    singles = sum(1 for line in lines if _is_number(line.strip()))
-    if singles >= max(1, len(lines) // 2):
-        return PointsError(
-            f"The file has a single column of numbers ({singles:,} rows); a point cloud needs two.",
-            "Expected at least two numeric columns (x and y) per row. " + _accepted(max_bytes),
-        )
-    if len(lines) == 1:
-        cells = max((_split(lines, d)[0] for d in (",", "\t", ";", "|", _WS)), key=len)
-        if len(cells) >= 2 and not any(map(_is_number, cells)):
-            shown = ", ".join(c.strip() for c in cells)
-            return PointsError(
-                f"The file has a header ({shown[:80]}{'...' if len(shown) > 80 else ''}) but no data rows.",
-                f"Expected at least {MIN_POINTS} rows of numbers below the header. " + _accepted(max_bytes),
-            )
-        return PointsError(
-            f"The file has a single line ({lines[0][:60]!r}) and no row with two numbers.",
-            f"Expected at least {MIN_POINTS} rows of numbers. " + _accepted(max_bytes),
-        )
-    if not any(ch.isdigit() for line in lines for ch in line):
-        return PointsError(
-            "The file contains no numbers: it looks like prose or labels, not a table of points.",
-            _accepted(max_bytes),
-        )
-    return PointsError(
-        "No row of the file has two numbers side by side (checked ',', ';', tab, '|' and spaces as separators).",
-        _accepted(max_bytes),
-    )
-
-
-def _parse_text(text: str, ext: str, max_bytes: int) -> _Table:
-    text = text.lstrip("\ufeff")
-    lines, line_no = [], []
-    comments = 0
-    for i, line in enumerate(_LINE_BREAK.split(text), 1):
-        s = line.strip()
-        if not s:
-            continue
-        if s[0] in "#%":
-            comments += 1
-            continue
-        lines.append(line)
-        line_no.append(i)
-    if not lines:
-        problem = "The file has only comment lines." if comments else "The file is empty (only blank lines)."
-        raise PointsError(problem, _accepted(max_bytes))
-    sample = [line[:262_144] for line in lines[:_SAMPLE]]  # a row wider than 256 KB is refused anyway
-    sniffed = _sniff(sample, ext)
-    if sniffed is None:
-        raise _no_table(sample, max_bytes)
-    delim, k = sniffed
-
-    # Header and preamble: the first row before the first data row with (about) k fields and no numbers.
-    rows = _split(sample, delim)
-    widths = [_width(r) for r in rows]
-    nums = [sum(map(_is_number, r[:w])) for r, w in zip(rows, widths, strict=True)]
-    first_data = next(i for i, n in enumerate(nums) if n >= 2)
-    # Prefer a row exactly as wide as the data (or one less: R-style row names) over, e.g., a title line.
-    named = [i for i in range(first_data) if widths[i] >= max(2, k - 1) and nums[i] == 0]
-    header = next((i for i in named if widths[i] in (k, k - 1)), named[0] if named else None)
-    if header is not None:
-        start, skipped = header + 1, header
-    else:
-        start = next((i for i in range(first_data) if widths[i] >= 2), first_data)
-        skipped = start
-    ncols = max(k, widths[header]) if header is not None else k
-    if len(lines) - start <= 3 and k >= MIN_POINTS:
-        raise PointsError(
-            f"The file has {len(lines) - start} row{'s' if len(lines) - start != 1 else ''} of "
-            f"{'over ' if any(len(line) > 262_144 for line in lines[start:]) else ''}{k:,} values: "
-            "it looks transposed (one row per coordinate).",
-            "Expected one point per row, x and y as columns (e.g. np.savetxt(path, points) with points of shape "
-            "(n, 2), not (2, n)).",
-        )
-    _check_width(ncols)
-    row_names = header is not None and widths[header] == k - 1 and k >= 3
-    if header is not None:
-        raw = list(rows[header][: widths[header]])
-        if row_names:  # R-style row names: the header lacks the first column's name
-            raw.insert(0, "")
-        names = _unique_names(raw + [""] * (ncols - len(raw)))
-    else:
-        names = _unique_names([""] * ncols)
-
-    notes = []
-    if comments:
-        notes.append(f"Skipped {comments:,} comment line{'s' if comments != 1 else ''} (starting with # or %).")
-    if skipped:
-        notes.append(f"Skipped {skipped:,} line{'s' if skipped != 1 else ''} of text before the table.")
-
-    # Decimal comma: numbers written "1,5" and none written "1.5" (commas can only be inside a cell when the
-    # delimiter is not ',' or the cell is quoted).
-    sample_rows = rows[start:]
-    cells = [c for r in sample_rows for c in r[:ncols]]
-    n_comma = sum(1 for c in cells if _NUM_COMMA.fullmatch(c))
-    n_dot = sum(1 for c in cells if "." in c and _NUM.fullmatch(c))
-    decimal_comma = n_comma > 0 and n_dot == 0
-    if n_comma and n_dot:
-        notes.append("Some numbers use a decimal comma and others a decimal point; cells with a comma were not read.")
-
-    sample_columns = [[r[j] if j < len(r) else _ABSENT for r in sample_rows] for j in range(ncols)]
-    numeric = _numeric_columns(sample_columns, decimal_comma)
-    # A nameless first column under a header (R row names, pandas' index) numbers the rows; so may "id".
-    index_like = [j for j in numeric if _INDEX_NAME.fullmatch(names[j])]
-    if header is not None and 0 in numeric and (row_names or (not raw[0].strip() and any(c.strip() for c in raw))):
-        index_like.insert(0, 0)
-
-    data_lines, data_no = lines[start:], line_no[start:]
-    fast = _fast_parse(data_lines, delim, ncols, decimal_comma)
-    parsed: list[list[str]] | None = None if fast is not None else _split(data_lines, delim)
-    too_long = (
-        np.zeros(len(data_lines), dtype=bool)
-        if parsed is None
-        else np.fromiter((_width(r) > ncols for r in parsed), dtype=bool, count=len(parsed))
-    )
-
-    def column(j: int) -> tuple[np.ndarray, np.ndarray]:
-        if fast is not None:
-            values = fast[:, j]
-            return values, np.where(np.isnan(values), _NONFINITE, _OK).astype(np.int8)
-        assert parsed is not None
-        values, codes = _convert([r[j] if j < len(r) else _ABSENT for r in parsed], decimal_comma)
-        codes[too_long] = _FIELDS
-        return values, codes
-
-    def describe(i: int, j: int) -> str:
-        row = _split([data_lines[i]], delim)[0]
-        if _width(row) > ncols or j >= len(row):
-            return f"line {data_no[i]} has {_width(row)} fields, expected {ncols}: {data_lines[i][:60]!r}"
-        return f"line {data_no[i]}, column '{names[j]}': {row[j][:40]!r}"
-
-    fmt = {",": "csv", "\t": "tsv"}.get(delim, "delimited")
-    table = _Table(
-        fmt, names, numeric, len(data_lines), column, describe, _LABELS, delim, header is not None, decimal_comma, notes
-    )
-    table.index_like = index_like
-    return table
-
-
-def _fast_parse(lines: list[str], delim: str, ncols: int, decimal_comma: bool) -> np.ndarray | None:
-    """np.loadtxt (C) for the clean, rectangular case; None sends the caller to the cell-by-cell path."""
-    if not lines or (decimal_comma and delim == ","):
-        return None
-    if decimal_comma:
-        lines = [line.replace(",", ".") for line in lines]
-    try:  # (no warnings.catch_warnings: it is not thread-safe, and app sessions are threads)
-        arr = np.loadtxt(
-            lines,
-            delimiter=None if delim == _WS else delim,
-            quotechar=None if delim == _WS else '"',
-            comments=None,
-            dtype=np.float64,
-            ndmin=2,
-        )
-    except Exception:  # any refusal by loadtxt: the careful path finds and reports the bad cells
-        return None
-    if arr.shape != (len(lines), ncols) or np.isinf(arr).any():  # inf: tell "inf" from overflow cell by cell
-        return None
-    return arr
-
-
-# --------------------------------------------------------------------------- JSON
-
-
-def _parse_json(text: str, max_bytes: int) -> _Table:
-    expected = (
-        'Expected JSON as [[x, y], ...], [{"x": .., "y": ..}, ...] or {"x": [...], "y": [...]} '
-        f"with at least {MIN_POINTS} points."
-    )
-    try:
-        obj = json.loads(text)
-    except RecursionError as exc:
-        raise PointsError("The JSON is nested too deeply to read.", expected) from exc
-    except json.JSONDecodeError as exc:
-        raise PointsError(
-            f"The file is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.", expected
-        ) from exc
-    except ValueError as exc:  # e.g. an integer literal with thousands of digits
-        raise PointsError(f"The file is not valid JSON: {exc}.", expected) from exc
-    notes: list[str] = []
-    if isinstance(obj, dict) and len(obj) == 1:
-        (key, inner), *_ = obj.items()
-        if isinstance(inner, list) and inner and all(isinstance(r, (list, dict)) for r in inner):
-            obj = inner
-            notes.append(f"Read the points from the JSON key '{key}'.")
-
-    if isinstance(obj, dict):
-        cols = {str(k): v for k, v in obj.items() if isinstance(v, list)}
-        ignored = [str(k) for k in obj if str(k) not in cols]
-        if not cols:
-            raise PointsError("The JSON object holds no lists of values.", expected)
-        lengths = {k: len(v) for k, v in cols.items()}
-        if len(set(lengths.values())) > 1:
-            shown = ", ".join(f"{k}: {n}" for k, n in lengths.items())
-            raise PointsError(
-                f"The JSON columns have different lengths ({shown}), so points cannot be paired.", expected
-            )
-        if ignored:
-            notes.append("Ignored JSON keys that are not lists: " + ", ".join(ignored[:10]) + ".")
-        names = list(cols)
-        _check_width(len(names))
-        columns = [cols[k] for k in names]
-        n = len(columns[0])
-
-        def where(i: int) -> str:
-            return f"index {i}"
-
-        return _json_table(names, lambda j: columns[j], n, where, True, notes, expected)
-
-    if not isinstance(obj, list):
-        raise PointsError(f"The JSON holds a single {type(obj).__name__}, not a list of points.", expected)
-    if not obj:
-        raise PointsError("The JSON list is empty.", expected)
-    if all(isinstance(r, list) for r in obj):
-        widths = [len(r) for r in obj]
-        wide = [w for w in widths if w >= 2]
-        if not wide:
-            raise PointsError("The JSON rows have fewer than two values each.", expected)
-        k = Counter(wide).most_common(1)[0][0]
-        _check_width(k)
-        names = [f"column {j + 1}" for j in range(k)]
-        too_long = np.fromiter((w > k for w in widths), dtype=bool, count=len(obj))
-
-        def get(j: int) -> list[Any]:
-            return [r[j] if j < len(r) else _ABSENT for r in obj]
-
-        return _json_table(names, get, len(obj), lambda i: f"item {i + 1}", False, notes, expected, too_long)
-    if all(isinstance(r, dict) for r in obj):
-        keys: dict[str, None] = {}
-        for r in obj:
-            keys.update(dict.fromkeys(map(str, r)))
-        names = list(keys)
-        _check_width(len(names))
-        rows = [{str(k): v for k, v in r.items()} for r in obj]
-
-        def get_key(j: int) -> list[Any]:
-            return [r.get(names[j], _ABSENT) for r in rows]
-
-        return _json_table(names, get_key, len(obj), lambda i: f"item {i + 1}", True, notes, expected)
-    if all(not isinstance(r, (list, dict)) for r in obj):
-        raise PointsError(f"The JSON is a flat list of {len(obj):,} values, not a list of points.", expected)
-    raise PointsError("The JSON list mixes points, objects and single values.", expected)
-
-
-def _json_table(
-    names: list[str],
-    get: Callable[[int], list[Any]],
-    n: int,
-    where: Callable[[int], str],
-    had_header: bool,
-    notes: list[str],
-    expected: str,
-    too_long: np.ndarray | None = None,
-) -> _Table:
-    numeric = _numeric_columns([get(j)[:_SAMPLE] for j in range(len(names))], False)
-
-    def column(j: int) -> tuple[np.ndarray, np.ndarray]:
-        values, codes = _convert(get(j))
-        if too_long is not None:
-            codes[too_long] = _FIELDS
-        return values, codes
-
-    def describe(i: int, j: int) -> str:
-        cell = get(j)[i]
-        shown = "missing" if cell is _ABSENT else json.dumps(cell)[:40]
-        return f"{where(i)}, '{names[j]}': {shown}"
-
-    return _Table("json", names, numeric, n, column, describe, _JSON_LABELS, None, had_header, False, notes)
-
-
-# --------------------------------------------------------------------------- .npy
-
-
-def _parse_npy(data: bytes, max_bytes: int) -> _Table:
-    expected = "Expected a .npy file (numpy.save) holding a 2-D numeric array of shape (n, 2) or (n, >2)."
-    fp = io.BytesIO(data)
-    try:
-        version = np.lib.format.read_magic(fp)
-        if version == (1, 0):
-            shape, _fortran, dtype = np.lib.format.read_array_header_1_0(fp)
-        else:
-            shape, _fortran, dtype = np.lib.format.read_array_header_2_0(fp)
-    except Exception as exc:  # malformed header: numpy raises ValueError, EOFError, SyntaxError...
-        raise PointsError(f"The .npy header is unreadable ({exc}).", expected) from exc
-    if dtype.hasobject:
-        raise PointsError(
-            "The .npy file holds Python objects (dtype=object); such arrays are never loaded "
-            "(that would need allow_pickle, which can run code).",
-            expected + " Convert it first, e.g. np.save(path, arr.astype(float)).",
-        )
-    payload = len(data) - fp.tell()
-    need = math.prod(shape) * dtype.itemsize
-    if need > payload:
-        raise PointsError(
-            f"The .npy file is truncated: its header promises {need:,} bytes of data, it holds {payload:,}.", expected
-        )
-    if dtype.names:
-        return _npy_structured(data, shape, dtype, expected)
-    if dtype.kind not in "iuf":
-        kinds = {"b": "booleans", "c": "complex numbers", "U": "text", "S": "bytes", "M": "dates", "m": "durations"}
-        raise PointsError(f"The .npy array holds {kinds.get(dtype.kind, str(dtype))} (dtype {dtype}).", expected)
-    if len(shape) != 2:
-        raise PointsError(f"The .npy array is {len(shape)}-D, shape {shape}; a table of points is 2-D.", expected)
-    n, k = shape
-    _check_width(k)
-    if k < 2:
-        raise PointsError(f"The .npy array has {k} column{'s' if k != 1 else ''} (shape {shape}).", expected)
-    if n < MIN_POINTS <= k and n <= 3:
-        raise PointsError(
-            f"The .npy array has shape {shape}: only {n} rows but {k} columns — it looks transposed.",
-            expected + " Save arr.T instead.",
-        )
-    arr = _np_load(data, expected)
-    names = [f"column {j + 1}" for j in range(k)]
-
-    def column(j: int) -> tuple[np.ndarray, np.ndarray]:
-        values = np.asarray(arr[:, j], dtype=np.float64)
-        return values, np.where(np.isfinite(values), _OK, _NONFINITE).astype(np.int8)
-
-    def describe(i: int, j: int) -> str:
-        return f"row {i}, column {j}: {float(arr[i, j])!r}"
-
-    return _Table("npy", names, list(range(k)), n, column, describe, _LABELS)
-
-
-def _np_load(data: bytes, expected: str) -> np.ndarray:
-    try:
-        return np.load(io.BytesIO(data), allow_pickle=False)
-    except Exception as exc:  # corrupt payload
-        raise PointsError(f"The .npy file could not be read ({exc}).", expected) from exc
-
-
-def _npy_structured(data: bytes, shape: tuple[int, ...], dtype: np.dtype, expected: str) -> _Table:
-    if len(shape) != 1:
-        raise PointsError(f"The .npy record array has shape {shape}; expected one record per point (1-D).", expected)
-    names = list(dtype.names or ())
-    _check_width(len(names))
-    numeric = [j for j, name in enumerate(names) if dtype[name].kind in "iuf" and dtype[name].shape == ()]
-    arr = _np_load(data, expected)
-
-    def column(j: int) -> tuple[np.ndarray, np.ndarray]:
-        if j not in numeric:
-            return np.full(len(arr), np.nan), np.full(len(arr), _TEXT, dtype=np.int8)
-        values = np.asarray(arr[names[j]], dtype=np.float64)
-        return values, np.where(np.isfinite(values), _OK, _NONFINITE).astype(np.int8)
-
-    def describe(i: int, j: int) -> str:
-        return f"record {i}, field '{names[j]}': {float(arr[i][names[j]])!r}"
-
-    return _Table("npy", names, numeric, shape[0], column, describe, _LABELS, had_header=True)
-
-
-# --------------------------------------------------------------------------- the format dispatcher
-
-
-def _parse(data: bytes | str, name: str | None, max_bytes: int) -> _Table:
-    ext = os.path.splitext(name)[1].lower() if name else ""
-    notes: list[str] = []
-    if isinstance(data, bytes):
-        if not data.strip():
-            raise PointsError(
-                "The file is empty." if not data else "The file is empty (only blank lines).", _accepted(max_bytes)
-            )
-        if data.startswith(b"\x93NUMPY"):
-            table = _parse_npy(data, max_bytes)
-            if ext != ".npy" and name:
-                table.notes.append(f"'{name}' holds a .npy array; read it as one.")
-            return table
-        kind = _binary_kind(data)
-        if kind is not None:
-            raise PointsError(f"This looks like {kind}, not a table of points.", _accepted(max_bytes))
-        try:
-            text, encoding = _decode(data, max_bytes)
-        except PointsError:
-            if ext == ".npy":
-                raise PointsError(
-                    f"'{name}' is not a NumPy .npy file (it lacks the \\x93NUMPY header).",
-                    "Expected a file written by numpy.save with a 2-D numeric array.",
-                ) from None
-            raise
-        if encoding not in ("utf-8", "utf-8-sig"):
-            notes.append(f"Decoded the text as {encoding} (it is not UTF-8).")
-    else:
-        text = data
-        if not text.strip():
-            raise PointsError(
-                "The file is empty." if not text else "The file is empty (only blank lines).", _accepted(max_bytes)
-            )
-        text = _plausible(text, "readable", max_bytes)
-    looks_json = text.lstrip("\ufeff \t\r\n")[:1] in ("[", "{")
-    if looks_json or ext == ".json":
-        try:
-            table = _parse_json(text, max_bytes)
-        except PointsError as json_error:
-            # Invalid JSON that is not dressed as JSON (or not named .json) may still be a table.
-            if "not valid JSON" not in json_error.problem or (looks_json and ext == ".json"):
-                raise
-            try:
-                table = _parse_text(text, ext, max_bytes)
-            except PointsError:
-                if looks_json:
-                    raise json_error from None
-                raise
-            if not looks_json:
-                notes.append(f"'{name}' holds delimited text, not JSON; read it as such.")
-    else:
-        table = _parse_text(text, ext, max_bytes)
-        if ext == ".npy":
-            notes.append(f"'{name}' holds delimited text, not a .npy array; read it as such.")
-    table.notes[:0] = notes
-    return table
-
-
-def _check_width(ncols: int) -> None:
-    if ncols > _MAX_COLUMNS:
-        raise PointsError(
-            f"The table has {ncols:,} columns; at most {_MAX_COLUMNS:,} are read.",
-            "Expected a table of points: one row per point, a few columns (x, y, ...).",
-        )
-
-
-def _pick(columns: Any, table: _Table) -> tuple[int, int]:
-    available = [table.names[j] for j in table.numeric]
-    listing = ", ".join(f"{i}: '{n}'" for i, n in enumerate(available))
-    expected = f"Expected columns= as two names or two 0-based indices among the numeric columns ({listing})."
-    if columns is None:
-        preferred = [
-            j for j in table.numeric if j not in table.index_like and not _INDEX_NAME.fullmatch(table.names[j])
-        ]
-        pick = preferred if len(preferred) >= 2 else table.numeric
-        return pick[0], pick[1]
-    if isinstance(columns, (str, bytes)) or not hasattr(columns, "__len__") or len(columns) != 2:
-        raise PointsError(f"columns={columns!r} does not name two columns.", expected)
-    picked = []
-    for c in columns:
-        if isinstance(c, numbers.Integral) and not isinstance(c, bool):
-            if not 0 <= c < len(available):
-                raise PointsError(
-                    f"Column index {c} is out of range: there are {len(available)} numeric columns.", expected
-                )
-            picked.append(table.numeric[int(c)])
-        elif isinstance(c, str):
-            if c in available:
-                picked.append(table.numeric[available.index(c)])
-            elif c in table.names:
-                raise PointsError(f"Column '{c}' is not numeric.", expected)
-            else:
-                raise PointsError(f"There is no column '{c}'.", expected)
-        else:
-            raise PointsError(f"columns= entry {c!r} is neither a name nor an index.", expected)
-    if picked[0] == picked[1]:
-        raise PointsError(f"columns={columns!r} names the same column twice.", expected)
-    return picked[0], picked[1]
-
-
-# --------------------------------------------------------------------------- the public loader
+        return "\n".join(lines + [f"Note: {note}" for note in self.notes])
 
 
 def load_points(
@@ -1001,93 +206,86 @@ def load_points(
 ) -> tuple[np.ndarray, LoadReport]:
     """Read a 2-D point cloud from a user's file; return ``(points, report)``.
 
-        ``source`` is a path (str or Path), bytes, or a binary or text file object (e.g. Streamlit's
-        ``UploadedFile``, ``io.BytesIO``, ``io.StringIO``); a seekable file object is read from its start
-        and its position restored. ``filename`` (else the path's or object's ``.name``) hints the format by
-        extension; the content decides. ``columns`` picks two numeric columns by name or 0-based index
-        among :attr:`LoadReport.available_columns` (default: the first two, passing over columns that look
-    like a row index: a nameless first column under a header, or one named "id", "index"...). Rows with a non-numeric,
-        empty, NaN or infinite cell in those columns are dropped and counted. More than ``max_points``
-        clean points are subsampled with ``seed`` (deterministic, file order kept).
+    ``source`` is a path (str or Path), bytes, or a binary or text file object (e.g. Streamlit's
+    ``UploadedFile``, ``io.BytesIO``, ``io.StringIO``); a seekable file object is read from its start
+    and its position restored. ``filename`` (else the path's or object's ``.name``) hints the format by
+    extension; the content decides. ``columns`` picks two numeric columns by name or 0-based index
+    among :attr:`LoadReport.available_columns` (default: the first two, passing over columns that look
+    like a row index: a nameless first column under a header, or one named "id", "index"...). Rows with
+    a non-numeric, empty, NaN or infinite cell in those columns are dropped and counted. More than
+    ``max_points`` clean points are subsampled with ``seed`` (deterministic, file order kept).
 
-        Returns a float64 array of shape ``(n, 2)`` and a :class:`LoadReport`. Raises
-        :class:`PointsError` (a ``ValueError``) saying what was wrong and what is accepted.
+    Returns a float64 array of shape ``(n, 2)`` and a :class:`LoadReport` (its ``row_numbers`` say which
+    row of the file each point is). Raises :class:`PointsError` (a ``ValueError``) saying what was wrong
+    and what is accepted.
 
-        >>> import io
-        >>> text = "x,y,label\\n" + "".join(f"{i},{i * i % 5},p{i}\\n" for i in range(10)) + "oops,1,p\\n"
-        >>> points, report = load_points(io.StringIO(text))
-        >>> points[:2].tolist(), report.rows_read, report.dropped
-        ([[0.0, 0.0], [1.0, 1.0]], 11, {'non-numeric cell': 1})
+    >>> import io
+    >>> text = "x,y,label\\n" + "".join(f"{i},{i * i % 5},p{i}\\n" for i in range(10)) + "oops,1,p\\n"
+    >>> points, report = load_points(io.StringIO(text))
+    >>> points[:2].tolist(), report.rows_read, report.dropped
+    ([[0.0, 0.0], [1.0, 1.0]], 11, {'non-numeric cell': 1})
+    >>> report.row_numbers[-1].item(), report.table.loc[12, "label"], len(report.table)  # 12: "oops,1,p"
+    (11, 'p', 11)
     """
     if not isinstance(max_points, numbers.Integral) or isinstance(max_points, bool) or max_points < MIN_POINTS:
         raise ValueError(f"max_points must be an integer >= {MIN_POINTS}, got {max_points!r}")
     if not isinstance(max_bytes, numbers.Integral) or isinstance(max_bytes, bool) or max_bytes < 1:
         raise ValueError(f"max_bytes must be a positive integer, got {max_bytes!r}")
-    data, name = _read_source(source, int(max_bytes), filename)
-    table = _parse(data, name, int(max_bytes))
-
+    table = _parse(*_read_source(source, int(max_bytes), filename), int(max_bytes))
+    names = table.names
     if len(table.numeric) < 2:
-        found = len(table.names)
-        listing = ", ".join(f"'{table.names[j]}'" for j in table.numeric) or "none"
+        listing = ", ".join(f"'{names[j]}'" for j in table.numeric) or "none"
         raise PointsError(
-            f"The file has fewer than two numeric columns ({found} column{'s' if found != 1 else ''}; numeric: {listing}).",
+            f"The file has fewer than two numeric columns ({len(names)} column{_s(len(names))}; numeric: {listing}).",
             "Expected at least two columns of numbers (x and y). " + _accepted(int(max_bytes)),
         )
     a, b = _pick(columns, table)
-    names = (table.names[a], table.names[b])
-    va, ca = table.column(a)
-    vb, cb = table.column(b)
+    used = (names[a], names[b])
+    (va, ca), (vb, cb) = table.column(a), table.column(b)
     codes = np.maximum(ca, cb)
     keep = codes == _OK
     dropped: dict[str, int] = {}
     notes = list(table.notes)
-    for code in sorted(set(np.unique(codes).tolist()) - {_OK}, reverse=True):
+    for code in sorted(set(codes[~keep].tolist()), reverse=True):
         rows = np.flatnonzero(codes == code)
-        label = table.labels[code]
-        dropped[label] = len(rows)
-        i = int(rows[0])
-        j = a if ca[i] == code else b
-        notes.append(
-            f"{label}: {len(rows):,} row{'s' if len(rows) != 1 else ''} dropped, first at {table.describe(i, j)}."
-        )
+        dropped[table.labels[code]] = len(rows)
+        first = table.describe(int(rows[0]), a if ca[rows[0]] == code else b)
+        notes.append(f"{table.labels[code]}: {len(rows):,} row{_s(len(rows))} dropped, first at {first}.")
     points = np.column_stack([va[keep], vb[keep]]).astype(np.float64, copy=False)
+    row_numbers = table.cells.index.to_numpy(dtype=np.int64)[keep]
     n_clean = len(points)
     if n_clean < MIN_POINTS:
         why = "; dropped " + ", ".join(f"{n} × {r}" for r, n in dropped.items()) if dropped else ""
         raise PointsError(
-            f"Too few points: {n_clean} usable row{'s' if n_clean != 1 else ''} of {table.n_rows} read{why}.",
-            f"Expected at least {MIN_POINTS} rows with two finite numbers in columns '{names[0]}' and '{names[1]}'.",
+            f"Too few points: {n_clean} usable row{_s(n_clean)} of {len(keep)} read{why}.",
+            f"Expected at least {MIN_POINTS} rows with two finite numbers in columns '{used[0]}' and '{used[1]}'.",
         )
-    big = np.abs(points).max(axis=0)
-    for j in (0, 1):
-        if big[j] > _MAX_ABS:
+    for name, big in zip(used, np.abs(points).max(axis=0), strict=True):
+        if big > _MAX_ABS:
             raise PointsError(
-                f"Column '{names[j]}' holds values as large as {big[j]:.3g}; beyond ±{_MAX_ABS:.0e} squares overflow.",
+                f"Column '{name}' holds values as large as {big:.3g}; beyond ±{_MAX_ABS:.0e} squares overflow.",
                 f"Expected magnitudes below {_MAX_ABS:.0e}: rescale the data (e.g. change units) before uploading.",
             )
     duplicates = n_clean - len(np.unique(points + 0.0, axis=0))  # + 0.0 makes -0.0 equal 0.0
-
     subsampled_from = None
     if n_clean > max_points:
-        rng = np.random.default_rng(seed)
-        points = points[np.sort(rng.choice(n_clean, size=int(max_points), replace=False))]
-        subsampled_from = n_clean
+        chosen = np.sort(np.random.default_rng(seed).choice(n_clean, size=int(max_points), replace=False))
+        points, row_numbers, subsampled_from = points[chosen], row_numbers[chosen], n_clean
         notes.append(f"Subsampled {int(max_points):,} of {n_clean:,} points at random (seed {seed}, file order kept).")
-    _check_shape(points, names, notes)
-
+    _check_shape(points, used, notes)
     if len(table.numeric) > 2 and columns is None:
-        skipped = [f"'{table.names[j]}'" for j in table.numeric if j < b and j not in (a, b)]
+        skipped = [f"'{names[j]}'" for j in table.numeric if j < b and j not in (a, b)]
         why = f" (skipped {', '.join(skipped)}: looks like a row index)" if skipped else ""
         notes.append(
-            f"Using '{names[0]}' and '{names[1]}' of {len(table.numeric)} numeric columns{why}; "
+            f"Using '{used[0]}' and '{used[1]}' of {len(table.numeric)} numeric columns{why}; "
             "pass columns= to choose others."
         )
     report = LoadReport(
-        rows_read=table.n_rows,
+        rows_read=len(keep),
         rows_used=len(points),
         dropped=dropped,
-        columns_used=names,
-        available_columns=[table.names[j] for j in table.numeric],
+        columns_used=used,
+        available_columns=[names[j] for j in table.numeric],
         delimiter=table.delimiter,
         had_header=table.had_header,
         decimal_comma=table.decimal_comma,
@@ -1095,6 +293,8 @@ def load_points(
         duplicates=int(duplicates),
         subsampled_from=subsampled_from,
         notes=notes,
+        row_numbers=row_numbers,
+        table=table.frame({a: va, b: vb}),
     )
     return points, report
 
@@ -1105,12 +305,11 @@ def _check_shape(points: np.ndarray, names: tuple[str, str], notes: list[str]) -
     distinct = len(np.unique(points + 0.0, axis=0))
     if distinct < MIN_POINTS:
         raise PointsError(
-            f"Only {distinct} distinct point{'s' if distinct != 1 else ''} (of {len(points)} rows): "
+            f"Only {distinct} distinct point{_s(distinct)} (of {len(points)} rows): "
             "a density needs a cloud, not a few repeated points.",
             f"Expected at least {MIN_POINTS} distinct points.",
         )
-    mean = points.mean(axis=0)
-    std = points.std(axis=0)
+    mean, std = points.mean(axis=0), points.std(axis=0)
     for j in (0, 1):
         if np.ptp(points[:, j]) == 0:
             raise PointsError(
@@ -1147,13 +346,712 @@ def _check_shape(points: np.ndarray, names: tuple[str, str], notes: list[str]) -
             f"The cloud is very thin (width {thickness:.1e} of its length after standardising): "
             "the flow may need many steps to fit it."
         )
-    ratio = float(max(std) / min(std))
-    if ratio > 1e6:
+    if (ratio := float(max(std) / min(std))) > 1e6:
         notes.append(
             f"The columns' spreads differ by a factor {ratio:.1e}; each is standardised before training, "
             "so both shapes count."
         )
     for j in (0, 1):
-        levels = len(np.unique(points[:, j]))
-        if levels <= 10:
+        if (levels := len(np.unique(points[:, j]))) <= 10:
             notes.append(f"Column '{names[j]}' takes only {levels} distinct values: the flow will see stripes.")
+
+
+def _pick(columns: Any, table: _Table) -> tuple[int, int]:
+    """The two columns (positions in the file) that ``columns=`` names, or the default pick."""
+    names = table.names
+    available = [names[j] for j in table.numeric]
+    listing = ", ".join(f"{i}: '{n}'" for i, n in enumerate(available))
+    expected = f"Expected columns= as two names or two 0-based indices among the numeric columns ({listing})."
+    if columns is None:
+        preferred = [j for j in table.numeric if j not in table.index_like and not _INDEX_NAME.fullmatch(names[j])]
+        pick = preferred if len(preferred) >= 2 else table.numeric
+        return pick[0], pick[1]
+    if isinstance(columns, (str, bytes)) or not hasattr(columns, "__len__") or len(columns) != 2:
+        raise PointsError(f"columns={columns!r} does not name two columns.", expected)
+    picked = []
+    for c in columns:
+        if isinstance(c, numbers.Integral) and not isinstance(c, bool):
+            if not 0 <= c < len(available):
+                raise PointsError(
+                    f"Column index {c} is out of range: there are {len(available)} numeric columns.", expected
+                )
+            picked.append(table.numeric[int(c)])
+        elif isinstance(c, str) and c in available:
+            picked.append(table.numeric[available.index(c)])
+        elif isinstance(c, str):
+            raise PointsError(f"Column '{c}' is not numeric." if c in names else f"There is no column '{c}'.", expected)
+        else:
+            raise PointsError(f"columns= entry {c!r} is neither a name nor an index.", expected)
+    if picked[0] == picked[1]:
+        raise PointsError(f"columns={columns!r} names the same column twice.", expected)
+    return picked[0], picked[1]
+
+
+def _s(n: int) -> str:
+    return "s" if n != 1 else ""
+
+
+def _accepted(max_bytes: int = MAX_BYTES) -> str:
+    return (
+        "Accepted: delimited text (CSV, TSV, or ';', '|' or space separated; header optional) with at least two "
+        "numeric columns; a .npy file holding a 2-D numeric array (n, >= 2); or JSON as [[x, y], ...], "
+        '[{"x": .., "y": ..}, ...] or {"x": [...], "y": [...]}; '
+        f"at least {MIN_POINTS} points, at most {_size_text(max_bytes)}."
+    )
+
+
+def _size_text(n: int) -> str:
+    return f"{n / 1024 / 1024:.3g} MB" if n >= 1024 * 1024 else f"{n / 1024:.3g} KB" if n >= 1024 else f"{n} bytes"
+
+
+def _check_width(ncols: int) -> None:
+    if ncols > _MAX_COLUMNS:
+        raise PointsError(
+            f"The table has {ncols:,} columns; at most {_MAX_COLUMNS:,} are read.",
+            "Expected a table of points: one row per point, a few columns (x, y, ...).",
+        )
+
+
+# --------------------------------------------------------------------------- reading the source
+
+
+def _read_source(source: Any, max_bytes: int, filename: str | None) -> tuple[bytes | str, str | None]:
+    """The file's content (bytes, or str from a text file object) and its name, refusing oversize first."""
+    if isinstance(source, str) and ("\n" in source or len(source) > 4096):
+        raise PointsError(
+            "A str source is read as a path, but this one looks like the file's content.",
+            "Expected a path; pass content as bytes (text.encode()) or io.StringIO(text).",
+        )
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        if memoryview(source).nbytes > max_bytes:
+            raise _too_big(memoryview(source).nbytes, max_bytes)
+        data, name = bytes(source), filename
+    elif isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if path.is_dir():
+            raise PointsError(f"{path} is a folder, not a file.", "Expected a path to one file.")
+        try:
+            with path.open("rb") as fh:
+                data = _read_file_object(fh, max_bytes)
+        except (OSError, ValueError) as exc:  # ValueError: e.g. a NUL character in the path
+            if isinstance(exc, PointsError):
+                raise
+            reason = getattr(exc, "strerror", None) or exc
+            raise PointsError(f"Could not read {path}: {reason}.", "Expected a readable file.") from exc
+        name = filename or path.name
+    elif callable(getattr(source, "read", None)):
+        data = _read_file_object(source, max_bytes)
+        name = filename or (source.name if isinstance(getattr(source, "name", None), str) else None)
+    else:
+        raise TypeError(
+            f"source must be a path, bytes or a file object, got {type(source).__name__}; "
+            "pass st.file_uploader's result, open(path, 'rb') or the file's bytes"
+        )
+    size = len(data) if isinstance(data, bytes) else len(data.encode("utf-8", "surrogatepass"))
+    if size > max_bytes:
+        raise _too_big(size, max_bytes)
+    return data, (os.path.basename(name) if name else None)
+
+
+def _read_file_object(fh: Any, max_bytes: int) -> bytes | str:
+    """Read a file object from its start (restoring its position), refusing oversize before reading."""
+    try:
+        size = getattr(fh, "size", None)  # e.g. Streamlit's UploadedFile
+        if isinstance(size, int) and not isinstance(size, bool) and size > max_bytes:
+            raise _too_big(size, max_bytes)
+        start = fh.tell() if getattr(fh, "seekable", lambda: False)() else None
+        if start is not None:
+            end = fh.seek(0, io.SEEK_END)
+            if isinstance(end, int) and end > max_bytes and not isinstance(fh, io.TextIOBase):
+                raise _too_big(end, max_bytes)
+            fh.seek(0)
+        try:
+            data = fh.read(max_bytes + 1)
+        finally:
+            if start is not None:
+                fh.seek(start)
+    except UnicodeDecodeError as exc:
+        raise PointsError(
+            f"The text file object could not be decoded ({exc.reason}).",
+            "Expected a binary file object (open(path, 'rb')) or UTF-8 text.",
+        ) from exc
+    except (OSError, ValueError) as exc:
+        if isinstance(exc, PointsError):
+            raise
+        raise PointsError(f"Could not read the file: {exc}.", "Expected an open, readable file.") from exc
+    if isinstance(data, (bytes, bytearray, memoryview, str)):
+        return data if isinstance(data, str) else bytes(data)
+    raise TypeError(f"the file object's read() returned {type(data).__name__}, expected bytes or str")
+
+
+def _too_big(size: int, max_bytes: int) -> PointsError:
+    return PointsError(
+        f"The file is too large: {_size_text(size)} (limit {_size_text(max_bytes)}).",
+        f"Expected a file of at most {_size_text(max_bytes)}; a few thousand points are plenty — "
+        "subsample the data before uploading.",
+    )
+
+
+# --------------------------------------------------------------------------- format and encoding
+
+
+def _parse(data: bytes | str, name: str | None, max_bytes: int) -> _Table:
+    """Content -> table: .npy by its magic number, JSON if it looks like (or is named) JSON, else delimited text."""
+    ext = os.path.splitext(name)[1].lower() if name else ""
+    notes: list[str] = []
+    if not data.strip():
+        empty = "The file is empty." if not data else "The file is empty (only blank lines)."
+        raise PointsError(empty, _accepted(max_bytes))
+    if isinstance(data, str):
+        text = _plausible(data, "readable", max_bytes)
+    elif data.startswith(b"\x93NUMPY"):
+        table = _parse_npy(data)
+        if ext != ".npy" and name:
+            table.notes.append(f"'{name}' holds a .npy array; read it as one.")
+        return table
+    elif kind := next((kind for magic, kind in _BINARY_MAGIC.items() if data.startswith(magic)), None):
+        raise PointsError(f"This looks like {kind}, not a table of points.", _accepted(max_bytes))
+    else:
+        try:
+            text, encoding = _decode(data, max_bytes)
+        except PointsError:
+            if ext != ".npy":
+                raise
+            raise PointsError(
+                f"'{name}' is not a NumPy .npy file (it lacks the \\x93NUMPY header).",
+                "Expected a file written by numpy.save with a 2-D numeric array.",
+            ) from None
+        if encoding != "utf-8":
+            notes.append(f"Decoded the text as {encoding} (it is not UTF-8).")
+    looks_json = text.lstrip(" \t\r\n")[:1] in ("[", "{")
+    if not looks_json and ext != ".json":
+        table = _parse_text(text, ext, max_bytes)
+        if ext == ".npy":
+            notes.append(f"'{name}' holds delimited text, not a .npy array; read it as such.")
+    else:
+        try:
+            table = _parse_json(text, max_bytes)
+        except PointsError as json_error:
+            # Invalid JSON that is not dressed as JSON (or not named .json) may still be a table.
+            if "not valid JSON" not in json_error.problem or (looks_json and ext == ".json"):
+                raise
+            try:
+                table = _parse_text(text, ext, max_bytes)
+            except PointsError:
+                if looks_json:
+                    raise json_error from None
+                raise
+            if not looks_json:
+                notes.append(f"'{name}' holds delimited text, not JSON; read it as such.")
+    table.notes[:0] = notes
+    return table
+
+
+def _decode(data: bytes, max_bytes: int) -> tuple[str, str]:
+    """Bytes -> (text, encoding): UTF-8 if it is one, else what charset-normalizer finds (a UTF-16/32 BOM decides)."""
+    bom = next((name for mark, name in _BOMS if data.startswith(mark)), None)
+    if bom is None and b"\x00" in data:
+        even, odd = data[0::2].count(0), data[1::2].count(0)
+        if max(even, odd) >= 0.4 * max(1, len(data) // 2) and min(even, odd) <= 0.05 * max(1, len(data) // 2):
+            raise PointsError(
+                "The file looks like UTF-16 text without a byte-order mark (every other byte is zero), "
+                "so its encoding cannot be told for sure.",
+                "Expected UTF-8 text, or UTF-16 with a byte-order mark: re-save it as 'CSV UTF-8'.",
+            )
+        raise PointsError(
+            "The file looks binary (it contains zero bytes), not like text or a .npy array.", _accepted(max_bytes)
+        )
+    if bom:
+        match = charset_normalizer.from_bytes(data).best()
+        if match is None or not match.bom:
+            raise PointsError(
+                f"The file starts with a {bom} byte-order mark but is not valid {bom} text.",
+                "Expected UTF-8 text (or UTF-16 with a byte-order mark). " + _accepted(max_bytes),
+            )
+        encoding = match.encoding
+    else:
+        try:
+            return _plausible(data.decode("utf-8"), "utf-8", max_bytes), "utf-8"
+        except UnicodeDecodeError:
+            pass
+        # Numbers say nothing about an encoding: charset-normalizer judges the lines that hold other bytes.
+        evidence = b"\n".join(line for line in data.splitlines() if not line.isascii())[:65536]
+        if not (matches := list(charset_normalizer.from_bytes(evidence))):
+            raise PointsError(
+                "The file is not UTF-8 text and does not read as plausible text in any other encoding (binary data?).",
+                _accepted(max_bytes),
+            )
+        # A short header reads equally well in many code pages: then take Windows-1252, what Excel writes.
+        low = min(m.chaos for m in matches)
+        tied = any(m.chaos <= low and "cp1252" in m.could_be_from_charset for m in matches)
+        encoding = "windows-1252" if tied else matches[0].encoding
+    encoding = encoding.replace("_", "-")
+    return _plausible(data.decode(encoding, errors="replace"), encoding, max_bytes), encoding
+
+
+def _plausible(text: str, encoding: str, max_bytes: int) -> str:
+    """Refuse text full of control characters (binary data that happens to decode); drop a BOM and a DOS EOF."""
+    text = text.removeprefix("\ufeff").rstrip("\x1a")
+    head = text[:65536]  # a sample decides; stray control characters later become non-numeric cells
+    bad = len(_CONTROL.findall(head))
+    if "\x00" in text or bad > 0.001 * len(head):
+        raise PointsError(
+            f"The file contains {bad:,} control characters: it looks binary, not like {encoding} text.",
+            _accepted(max_bytes),
+        )
+    return text
+
+
+# --------------------------------------------------------------------------- the table every format becomes
+
+
+@dataclass
+class _Table:
+    """A file as one pandas frame: a column per column of the file (named), a row per data row, indexed by row
+    number. ``cells`` holds text (NaN: the row lacks that cell) or, for .npy, numbers; ``raw`` what the report's
+    table shows of the other columns (default: ``cells``)."""
+
+    format: str
+    cells: pd.DataFrame
+    numeric: list[int]  # the columns worth offering
+    describe: Callable[[int, int], str]  # (row position, column) -> where that cell is, for a note
+    labels: dict[int, str] = field(default_factory=lambda: _LABELS)
+    delimiter: str | None = None
+    had_header: bool = False
+    decimal_comma: bool = False
+    notes: list[str] = field(default_factory=list)
+    index_like: list[int] = field(default_factory=list)  # numeric columns the default pick skips
+    too_long: np.ndarray | None = None  # rows with too many fields (or JSON items): all their cells are _FIELDS
+    raw: pd.DataFrame | None = None
+
+    @property
+    def names(self) -> list[str]:
+        return [str(name) for name in self.cells.columns]
+
+    def column(self, j: int) -> tuple[np.ndarray, np.ndarray]:
+        """Column ``j`` -> (float values, per-row codes)."""
+        if pd.api.types.is_numeric_dtype(self.cells.dtypes.iloc[j]):
+            values = self.cells.iloc[:, j].to_numpy(dtype=np.float64)
+            codes = np.where(np.isfinite(values), _OK, _NONFINITE).astype(np.int8)
+        else:
+            values, codes = _classify(self.cells.iloc[:, j], self.decimal_comma)
+        if self.too_long is not None:
+            codes[self.too_long] = _FIELDS
+        return values, codes
+
+    def frame(self, done: dict[int, np.ndarray]) -> pd.DataFrame:
+        """The report's table: numeric columns as float64 (``done`` holds some already read), the others raw."""
+        table = (self.cells if self.raw is None else self.raw).copy()
+        for j in self.numeric:
+            table.isetitem(j, done[j] if j in done else self.column(j)[0])
+        return table
+
+
+def _classify(cells: pd.Series, decimal_comma: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Cell text (NaN: the row lacks that cell) -> (float values, codes); ``pd.to_numeric`` reads the numbers."""
+    text = pd.Series(cells.to_numpy(dtype=object), dtype=object)
+    absent = text.isna().to_numpy()
+    text = text.fillna("").str.strip()
+    if decimal_comma:
+        text = text.str.replace(",", ".", regex=False)
+    values = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64)
+    lower, inf = text.str.lower(), np.isinf(values)
+    codes = np.full(len(text), _TEXT, dtype=np.int8)
+    codes[lower.isin(_MISSING).to_numpy()] = _EMPTY
+    codes[lower.isin(_NAN).to_numpy() | inf] = _NONFINITE
+    codes[inf & ~lower.str.contains("inf", regex=False).to_numpy()] = _OVERFLOW  # e.g. 1e400
+    codes[np.isfinite(values)] = _OK
+    codes[absent] = _FIELDS
+    return values, codes
+
+
+def _kinds(cells: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per cell: non-blank; a number with a decimal point (or none; NaN/inf too); a number with a decimal comma."""
+    text = cells.fillna("").astype(str).str.strip()
+    dot = np.isin(_classify(cells)[1], _NUMBER)
+    comma = (text.str.contains(",", regex=False) & ~text.str.contains(".", regex=False)).to_numpy()
+    comma = comma & np.isin(_classify(cells, decimal_comma=True)[1], (_OK, _OVERFLOW))
+    return text.ne("").to_numpy(), dot, comma
+
+
+def _numeric_columns(cells: pd.DataFrame, decimal_comma: bool) -> list[int]:
+    """Columns where at least half of the non-missing sampled cells are numbers (NaN/inf included)."""
+    out = []
+    for j in range(cells.shape[1]):
+        codes = _classify(cells.iloc[:, j], decimal_comma)[1]
+        numbers_, present = np.isin(codes, _NUMBER).sum(), (~np.isin(codes, (_EMPTY, _FIELDS))).sum()
+        if numbers_ and 2 * numbers_ >= present:
+            out.append(j)
+    return out
+
+
+# --------------------------------------------------------------------------- delimited text
+
+
+@cache
+def _closed(delim: str) -> re.Pattern[str]:
+    """A line whose quoted fields all close, as pandas reads quotes (``""`` inside is a quote; spaces skipped)."""
+    d = re.escape(delim)
+    cell = rf'[ ]*+(?:"(?:[^"]|"")*+"[^{d}]*+|[^"{d} ][^{d}]*+)?+'
+    return re.compile(rf"{cell}(?:{d}{cell})*+")
+
+
+def _split(lines: list[str], delim: str, width: int) -> pd.DataFrame:
+    """Lines -> cell text, ``width`` columns (NaN where a line has fewer fields), indexed by position in ``lines``.
+
+    pandas reads them, each line on its own: a quote a line leaves open is closed first, so it cannot run on into
+    the next lines; each line is tagged with its position (a first field) and :data:`_MARK` (a last field, which
+    lands just after the line's own fields). A line with more than ``width`` fields is left out.
+    """
+    ws = delim == _WS
+    sep = " " if ws else delim
+    lines_ = pd.Series(lines, dtype=object)
+    if not ws:
+        unclosed = lines_.str.contains('"', regex=False) & ~lines_.str.fullmatch(_closed(delim)).astype(bool)
+        lines_ = lines_.where(~unclosed, lines_ + '"')
+    first = sep.join(["0"] * (width + 2))  # sets the number of columns: pandas skips a line with more fields
+    text = "\n".join([first, *(f"{i}{sep}{line}{sep}{_MARK}" for i, line in enumerate(lines_))])
+    options = dict(header=None, dtype=str, na_filter=False, skipinitialspace=True, on_bad_lines="skip", engine="c")
+    split_at, quoting = (r"\s+", csv.QUOTE_NONE) if ws else (delim, csv.QUOTE_MINIMAL)
+    try:
+        frame = pd.read_csv(io.StringIO(text), sep=split_at, quoting=quoting, **options).iloc[1:]
+    except (pd.errors.ParserError, ValueError):  # not expected once quotes are closed; then no line has cells
+        return pd.DataFrame(index=pd.RangeIndex(0), columns=range(width), dtype=object)
+    cells = frame.iloc[:, 1:].to_numpy(dtype=object)
+    mark = cells == _MARK
+    n_fields = np.where(mark.any(axis=1), width - np.argmax(mark[:, ::-1], axis=1), 0)
+    cells = np.where(np.arange(width + 1) < n_fields[:, None], cells, np.nan)[:, :width]
+    out = pd.DataFrame(cells, index=frame.iloc[:, 0].astype(int).to_numpy(), dtype=object)
+    return out.replace(r'^"(.*)"$', r"\1", regex=True) if ws else out  # whitespace: quotes are not syntax
+
+
+def _widths(nonblank: np.ndarray) -> np.ndarray:
+    """Per row: the fields up to the last non-blank one (a trailing delimiter adds none)."""
+    return np.where(nonblank.any(axis=1), nonblank.shape[1] - np.argmax(nonblank[:, ::-1], axis=1), 0)
+
+
+def _width(cells: Any) -> int:
+    """One row's :func:`_widths`."""
+    return max((j + 1 for j, c in enumerate(cells) if isinstance(c, str) and c.strip()), default=0)
+
+
+def _max_fields(line: str, delim: str) -> int:
+    """At least the number of fields of ``line`` (a quoted delimiter counts too)."""
+    return len(line.split()) if delim == _WS else line.count(delim) + 1
+
+
+def _sniff(sample: list[str], ext: str, max_bytes: int) -> tuple[str, int, pd.DataFrame, np.ndarray, np.ndarray]:
+    """Best delimiter and the usual row width: rows with the usual width whose cells are numbers win.
+
+    Returns (delimiter, usual width, the sample's cells, each line's width, each line's count of numbers)."""
+    order = [",", "\t", ";", "|", _WS]
+    if ext in (".tsv", ".tab"):
+        order.insert(0, order.pop(1))
+    best: tuple[float, str, int] | None = None
+    splits = {}
+    for delim in order:
+        counts = [_max_fields(line, delim) for line in sample]
+        cells = _split(sample, delim, min(max(counts), _MAX_COLUMNS + 1))
+        wide = np.setdiff1d(np.arange(len(sample)), cells.index)
+        cells = cells.reindex(range(len(sample)))
+        nonblank, dot, comma = (k.reshape(cells.shape) for k in _kinds(pd.Series(cells.to_numpy().ravel())))
+        widths, nums = _widths(nonblank), (dot | comma).sum(axis=1)
+        for i in wide:  # more fields than the others: split naively (quotes ignored), count as above
+            parts = pd.Series(sample[i].split() if delim == _WS else sample[i].split(delim))
+            _, dot, comma = _kinds(parts)
+            widths[i], nums[i] = _width(parts), (dot | comma)[: _MAX_COLUMNS + 1].sum()
+        splits[delim] = (cells, widths, nums)
+        if data_widths := widths[nums >= 2].tolist():
+            k = Counter(data_widths).most_common(1)[0][0]
+            score = float((nums[widths == k] / k).sum()) / len(sample)
+            if best is None or score > best[0] + 1e-12:
+                best = (score, delim, k)
+    if best is None:
+        raise _no_table(sample, [cells for cells, _, _ in splits.values()], max_bytes)
+    return (best[1], best[2], *splits[best[1]])
+
+
+def _no_table(lines: list[str], splits: list[pd.DataFrame], max_bytes: int) -> PointsError:
+    """The message when no delimiter gives rows of two numbers."""
+    _, dot, comma = _kinds(pd.Series(lines, dtype=object))
+    if (singles := int((dot | comma).sum())) >= max(1, len(lines) // 2):
+        return PointsError(
+            f"The file has a single column of numbers ({singles:,} rows); a point cloud needs two.",
+            "Expected at least two numeric columns (x and y) per row. " + _accepted(max_bytes),
+        )
+    if len(lines) == 1:
+        cells = max(([c for c in cells.iloc[0] if isinstance(c, str)] for cells in splits), key=len)
+        _, dot, comma = _kinds(pd.Series(cells, dtype=object))
+        if len(cells) >= 2 and not (dot | comma).any():
+            shown = ", ".join(c.strip() for c in cells)
+            return PointsError(
+                f"The file has a header ({shown[:80]}{'...' if len(shown) > 80 else ''}) but no data rows.",
+                f"Expected at least {MIN_POINTS} rows of numbers below the header. " + _accepted(max_bytes),
+            )
+        return PointsError(
+            f"The file has a single line ({lines[0][:60]!r}) and no row with two numbers.",
+            f"Expected at least {MIN_POINTS} rows of numbers. " + _accepted(max_bytes),
+        )
+    if not any(ch.isdigit() for line in lines for ch in line):
+        return PointsError(
+            "The file contains no numbers: it looks like prose or labels, not a table of points.",
+            _accepted(max_bytes),
+        )
+    return PointsError(
+        "No row of the file has two numbers side by side (checked ',', ';', tab, '|' and spaces as separators).",
+        _accepted(max_bytes),
+    )
+
+
+def _parse_text(text: str, ext: str, max_bytes: int) -> _Table:
+    lines, line_no, comments = [], [], 0
+    for i, line in enumerate(re.split(r"\r\n|\r|\n", text), 1):
+        if (s := line.strip()) and s[0] in "#%":
+            comments += 1
+        elif s:
+            lines.append(line)
+            line_no.append(i)
+    if not lines:
+        problem = "The file has only comment lines." if comments else "The file is empty (only blank lines)."
+        raise PointsError(problem, _accepted(max_bytes))
+    sample = [line[:262_144] for line in lines[:_SAMPLE]]  # a row wider than 256 KB is refused anyway
+    delim, k, rows, widths, nums = _sniff(sample, ext, max_bytes)
+
+    # Header and preamble: the first row before the first data row with (about) k fields and no numbers.
+    first_data = int(np.argmax(nums >= 2))
+    # Prefer a row exactly as wide as the data (or one less: R-style row names) over, e.g., a title line.
+    named = [i for i in range(first_data) if widths[i] >= max(2, k - 1) and nums[i] == 0]
+    header = next((i for i in named if widths[i] in (k, k - 1)), named[0] if named else None)
+    if header is not None:
+        start, skipped = header + 1, header
+    else:
+        start = skipped = next((i for i in range(first_data) if widths[i] >= 2), first_data)
+    ncols = max(k, int(widths[header])) if header is not None else k
+    if (n := len(lines) - start) <= 3 and k >= MIN_POINTS:
+        raise PointsError(
+            f"The file has {n} row{_s(n)} of {'over ' if any(len(line) > 262_144 for line in lines[start:]) else ''}"
+            f"{k:,} values: it looks transposed (one row per coordinate).",
+            "Expected one point per row, x and y as columns (e.g. np.savetxt(path, points) with points of shape "
+            "(n, 2), not (2, n)).",
+        )
+    _check_width(ncols)
+    row_names = header is not None and widths[header] == k - 1 and k >= 3
+    raw = [] if header is None else ([""] if row_names else []) + list(rows.iloc[header, : widths[header]])
+    names = _unique_names(raw + [""] * (ncols - len(raw)))  # R-style row names: the header lacks the first name
+
+    notes = [f"Skipped {comments:,} comment line{_s(comments)} (starting with # or %)."] if comments else []
+    if skipped:
+        notes.append(f"Skipped {skipped:,} line{_s(skipped)} of text before the table.")
+    # Decimal comma: numbers written "1,5" and none written "1.5" (commas can only be inside a cell when the
+    # delimiter is not ',' or the cell is quoted).
+    sampled = rows.iloc[start:].reindex(columns=range(ncols))
+    flat = pd.Series(sampled.to_numpy().ravel(), dtype=object)
+    _, dot, comma = _kinds(flat)
+    n_comma, n_dot = int(comma.sum()), int((dot & flat.fillna("").str.contains(".", regex=False).to_numpy()).sum())
+    decimal_comma = n_comma > 0 and n_dot == 0
+    if n_comma and n_dot:
+        notes.append("Some numbers use a decimal comma and others a decimal point; cells with a comma were not read.")
+    numeric = _numeric_columns(sampled, decimal_comma)
+    # A nameless first column under a header (R row names, pandas' index) numbers the rows; so may "id".
+    index_like = [j for j in numeric if _INDEX_NAME.fullmatch(names[j])]
+    if header is not None and 0 in numeric and (row_names or (not raw[0].strip() and any(c.strip() for c in raw))):
+        index_like.insert(0, 0)
+
+    # Every data line, with one column more than the table to catch the rows that are too long.
+    data, n = lines[start:], len(lines) - start
+    cells = _split(data, delim, ncols + 1)
+    if len(lost := np.setdiff1d(np.arange(n), cells.index)):  # more fields still: maybe trailing empty ones
+        again = _split([data[i].rstrip(" \t" + ("" if delim == _WS else delim)) for i in lost], delim, ncols + 1)
+        cells = pd.concat([cells, again.fillna("").set_axis(lost[again.index])]).sort_index()  # none was short
+        lost = np.setdiff1d(lost, lost[again.index])
+    read = cells.reindex(range(n))
+    too_long = read[ncols].fillna("").str.strip().ne("").to_numpy() | np.isin(np.arange(n), lost)
+    cells = read.iloc[:, :ncols].set_axis(names, axis=1).set_axis(pd.Index(line_no[start:], name="row"))
+
+    def describe(i: int, j: int) -> str:
+        if not too_long[i] and isinstance(cell := cells.iat[i, j], str):
+            return f"line {line_no[start + i]}, column '{names[j]}': {cell[:40]!r}"
+        if i in lost:  # more fields than were read: split this line alone (up to a limit) to count them
+            row = _split([data[i]], delim, min(_max_fields(data[i], delim), _MAX_COLUMNS + 1)).to_numpy().ravel()
+            fields = _width(row) if len(row) else f"over {_MAX_COLUMNS + 1:,}"
+        else:
+            fields = _width(read.iloc[i])
+        return f"line {line_no[start + i]} has {fields} fields, expected {ncols}: {data[i][:60]!r}"
+
+    fmt = {",": "csv", "\t": "tsv"}.get(delim, "delimited")
+    return _Table(
+        fmt,
+        cells,
+        numeric,
+        describe,
+        delimiter=delim,
+        had_header=header is not None,
+        decimal_comma=decimal_comma,
+        notes=notes,
+        index_like=index_like,
+        too_long=too_long,
+    )
+
+
+def _unique_names(raw: list[str]) -> list[str]:
+    names: list[str] = []
+    for j, name in enumerate(raw):
+        name = name.strip().strip('"').strip() or f"column {j + 1}"
+        names.append(f"{name} (column {j + 1})" if name in names else name)
+    return names
+
+
+# --------------------------------------------------------------------------- JSON
+
+
+def _parse_json(text: str, max_bytes: int) -> _Table:
+    expected = (
+        'Expected JSON as [[x, y], ...], [{"x": .., "y": ..}, ...] or {"x": [...], "y": [...]} '
+        f"with at least {MIN_POINTS} points."
+    )
+    try:
+        obj = json.loads(text, parse_constant=str)  # NaN, Infinity stay text (read as numbers later): NaN is "absent"
+    except RecursionError as exc:
+        raise PointsError("The JSON is nested too deeply to read.", expected) from exc
+    except json.JSONDecodeError as exc:
+        raise PointsError(
+            f"The file is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.", expected
+        ) from exc
+    except ValueError as exc:  # e.g. an integer literal with thousands of digits
+        raise PointsError(f"The file is not valid JSON: {exc}.", expected) from exc
+    notes: list[str] = []
+    if isinstance(obj, dict) and len(obj) == 1:
+        (key, inner), *_ = obj.items()
+        if isinstance(inner, list) and inner and all(isinstance(r, (list, dict)) for r in inner):
+            obj = inner
+            notes.append(f"Read the points from the JSON key '{key}'.")
+
+    too_long, where, base = None, "item", 1  # where a row is, for a note: "item 1"... or "index 0"...
+    if isinstance(obj, dict):
+        if not (cols := {k: v for k, v in obj.items() if isinstance(v, list)}):
+            raise PointsError("The JSON object holds no lists of values.", expected)
+        if len(set(map(len, cols.values()))) > 1:
+            shown = ", ".join(f"{k}: {len(v)}" for k, v in cols.items())
+            raise PointsError(
+                f"The JSON columns have different lengths ({shown}), so points cannot be paired.", expected
+            )
+        if ignored := [k for k in obj if k not in cols]:
+            notes.append("Ignored JSON keys that are not lists: " + ", ".join(ignored[:10]) + ".")
+        _check_width(len(cols))
+        frame, where, base = pd.DataFrame(cols, dtype=object), "index", 0
+    elif not isinstance(obj, list):
+        raise PointsError(f"The JSON holds a single {type(obj).__name__}, not a list of points.", expected)
+    elif not obj:
+        raise PointsError("The JSON list is empty.", expected)
+    elif all(isinstance(r, list) for r in obj):
+        if not (wide := [len(r) for r in obj if len(r) >= 2]):
+            raise PointsError("The JSON rows have fewer than two values each.", expected)
+        _check_width(k := Counter(wide).most_common(1)[0][0])
+        padded = [r[:k] + [np.nan] * (k - len(r)) for r in obj]
+        frame = pd.DataFrame(padded, columns=[f"column {j + 1}" for j in range(k)], dtype=object)
+        too_long = np.array([len(r) > k for r in obj])
+    elif all(isinstance(r, dict) for r in obj):
+        _check_width(len(keys := list(dict.fromkeys(key for r in obj for key in r))))
+        frame = pd.DataFrame(obj, columns=keys, dtype=object)
+    elif all(not isinstance(r, (list, dict)) for r in obj):
+        raise PointsError(f"The JSON is a flat list of {len(obj):,} values, not a list of points.", expected)
+    else:
+        raise PointsError("The JSON list mixes points, objects and single values.", expected)
+    frame.index = pd.RangeIndex(1, len(frame) + 1, name="row")
+    cells = frame.map(_json_text).astype(object)
+
+    def describe(i: int, j: int) -> str:
+        cell = frame.iat[i, j]
+        shown = "missing" if isinstance(cell, float) and math.isnan(cell) else json.dumps(cell, default=str)[:40]
+        return f"{where} {i + base}, '{frame.columns[j]}': {shown}"
+
+    numeric = _numeric_columns(cells.iloc[:_SAMPLE], False)
+    return _Table(
+        "json",
+        cells,
+        numeric,
+        describe,
+        labels=_JSON_LABELS,
+        had_header=too_long is None,
+        notes=notes,
+        too_long=too_long,
+        raw=frame,
+    )
+
+
+def _json_text(value: Any) -> Any:
+    """A JSON value as the text a table cell would hold; NaN (only ever a missing key or item) stays NaN."""
+    if isinstance(value, str) or (isinstance(value, float) and math.isnan(value)):
+        return value
+    if value is None:
+        return ""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return type(value).__name__  # true/false, lists, objects: not numbers
+    return repr(value)  # pandas reads it back to the same float
+
+
+# --------------------------------------------------------------------------- .npy
+
+
+def _parse_npy(data: bytes) -> _Table:
+    expected = "Expected a .npy file (numpy.save) holding a 2-D numeric array of shape (n, 2) or (n, >2)."
+    fp = io.BytesIO(data)
+    try:
+        version = np.lib.format.read_magic(fp)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _fortran, dtype = read_header(fp)
+    except Exception as exc:  # malformed header: numpy raises ValueError, EOFError, SyntaxError...
+        raise PointsError(f"The .npy header is unreadable ({exc}).", expected) from exc
+    if dtype.hasobject:
+        raise PointsError(
+            "The .npy file holds Python objects (dtype=object); such arrays are never loaded "
+            "(that would need allow_pickle, which can run code).",
+            expected + " Convert it first, e.g. np.save(path, arr.astype(float)).",
+        )
+    if (need := math.prod(shape) * dtype.itemsize) > (payload := len(data) - fp.tell()):
+        raise PointsError(
+            f"The .npy file is truncated: its header promises {need:,} bytes of data, it holds {payload:,}.", expected
+        )
+    if dtype.names:
+        if len(shape) != 1:
+            raise PointsError(
+                f"The .npy record array has shape {shape}; expected one record per point (1-D).", expected
+            )
+        _check_width(len(names := list(dtype.names)))
+        arr = _np_load(data, expected)
+        frame = pd.DataFrame({n: arr[n] if arr[n].ndim == 1 else list(arr[n]) for n in names})
+        numeric = [j for j, n in enumerate(names) if dtype[n].kind in "iuf" and dtype[n].shape == ()]
+
+        def describe(i: int, j: int) -> str:
+            return f"record {i}, field '{names[j]}': {float(arr[i][names[j]])!r}"
+
+    else:
+        if dtype.kind not in "iuf":
+            kinds = {"b": "booleans", "c": "complex numbers", "U": "text", "S": "bytes", "M": "dates", "m": "durations"}
+            raise PointsError(f"The .npy array holds {kinds.get(dtype.kind, str(dtype))} (dtype {dtype}).", expected)
+        if len(shape) != 2:
+            raise PointsError(f"The .npy array is {len(shape)}-D, shape {shape}; a table of points is 2-D.", expected)
+        _check_width(k := shape[1])
+        if k < 2:
+            raise PointsError(f"The .npy array has {k} column{_s(k)} (shape {shape}).", expected)
+        if shape[0] < MIN_POINTS <= k and shape[0] <= 3:
+            raise PointsError(
+                f"The .npy array has shape {shape}: only {shape[0]} rows but {k} columns — it looks transposed.",
+                expected + " Save arr.T instead.",
+            )
+        arr = _np_load(data, expected)
+        frame = pd.DataFrame(arr.astype(np.float64), columns=[f"column {j + 1}" for j in range(k)])
+        numeric = list(range(k))
+
+        def describe(i: int, j: int) -> str:
+            return f"row {i}, column {j}: {float(arr[i, j])!r}"
+
+    frame.index = pd.RangeIndex(1, len(frame) + 1, name="row")
+    return _Table("npy", frame, numeric, describe, had_header=bool(dtype.names))
+
+
+def _np_load(data: bytes, expected: str) -> np.ndarray:
+    try:
+        return np.load(io.BytesIO(data), allow_pickle=False)
+    except Exception as exc:  # corrupt payload
+        raise PointsError(f"The .npy file could not be read ({exc}).", expected) from exc

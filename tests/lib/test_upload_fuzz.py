@@ -1,7 +1,8 @@
 """Property tests for realnvp.datasets.points.load_points: any input gives a usable cloud or a PointsError, nothing else.
 
 "Usable" is what the trainer needs: a finite float64 (n, 2) array with n >= MIN_POINTS distinct points,
-both columns varying, not collinear, and accepted by ``realnvp.datasets.Standardizer.fit``.
+both columns varying, not collinear, and accepted by ``realnvp.datasets.Standardizer.fit``; and the report's
+row numbers and table lead back from every point to its row of the file.
 """
 
 from __future__ import annotations
@@ -41,6 +42,10 @@ def _load_or_refuse(source: Any, **kwargs: Any) -> tuple[np.ndarray, LoadReport]
     assert report.rows_used == len(points)
     assert report.rows_read == sum(report.dropped.values()) + (report.subsampled_from or report.rows_used)
     assert isinstance(report.summary(), str)
+    rows = report.row_numbers  # each point's row in the file, in file order; the table holds that row
+    assert rows.shape == (len(points),) and rows.min() >= 1 and (np.diff(rows) > 0).all()
+    assert report.table.index.name == "row" and len(report.table) == report.rows_read
+    np.testing.assert_array_equal(report.table.loc[rows, list(report.columns_used)].to_numpy(dtype=np.float64), points)
     return points, report
 
 
