@@ -303,7 +303,7 @@ class FastGrad:
                 return saved[k - 1].gout
             return new(dim_a if half == "a" else dim - dim_a, n)
 
-        inv_n, neg_inv_n = x.new_tensor(1.0 / n), x.new_tensor(-1.0 / n)
+        inv_n, neg_inv_n, ones = x.new_tensor(1.0 / n), x.new_tensor(-1.0 / n), x.new_ones(n)
         grad: dict[str, Tensor] = {}  # where each half's current gradient is
         for half, z in (("a", state["a"]), ("b", state["b"])):
             grad[half] = destination(half, len(self.couplings))
@@ -330,7 +330,7 @@ class FastGrad:
             for j in range(len(c.linears) - 1, -1, -1):
                 lin = c.linears[j]
                 emit(torch.mm, g, rec.inputs[j].t(), out=lin.grad_w)
-                emit(torch.sum, g, 1, out=lin.grad_b)
+                emit(torch.mv, g, ones, out=lin.grad_b)  # the bias gradient: row sums (mv beats sum here)
                 if j:
                     key = (j, rec.inputs[j].shape[0])
                     if key not in shared:
