@@ -1,6 +1,6 @@
 """Benchmark the shipped image flows: warm sampling time and the page's cold first render.
 
-    python bench/image_bench.py            # prints one line per measurement (never part of pass/fail)
+    python -m bench.image_bench            # prints one line per measurement (never part of pass/fail)
 
 - sampling: 64 samples at T = 1 from a warm model (one warm-up call, then the median of 7), 1 torch thread;
 - cold render: a fresh Python process runs ``AppTest.from_file("pages/image_flows.py").run()`` with an empty
@@ -17,10 +17,10 @@ from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from realnvp.image.catalog import list_flows, load_flow
 
-from realnvp.image.catalog import list_flows, load_flow  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
+
 
 COLD = """
 import time

@@ -1,6 +1,6 @@
 """Time the "Layer by layer" page's animation: frames, figure build and JSON serialisation.
 
-    python bench/layers_figure.py [--points 2000] [--layers 8] [--between 4] [--repeat 5]
+    python -m bench.layers_figure [--points 2000] [--layers 8] [--between 4] [--repeat 5]
 
 Prints the median of each step in milliseconds and the figure's size. The budget for `build_animation_figure` with
 2,000 points, 8 layers and 4 in-between frames is 0.5 s on one CPU thread. Not part of the test run's pass/fail.
@@ -10,18 +10,14 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from playground.plots.layers import build_animation_figure  # noqa: E402
-from playground.views.layers import animation_frames, latent_samples, likelihood_breakdown  # noqa: E402
-from realnvp import RealNVP  # noqa: E402
+from playground.plots.layers import build_animation_figure
+from playground.views.layers import animation_frames, latent_samples, likelihood_breakdown
+from realnvp import RealNVP
 
 
 def main() -> None:

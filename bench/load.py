@@ -8,7 +8,7 @@ Sessions are either light clients speaking Streamlit's own websocket protocol (`
 load the server exactly as browsers do — same messages, same timed fragment reruns — without 12 Chromium renderers
 competing for the same 2 cores) or real Chromium contexts (``--client browser``).
 
-    python bench/load.py --sessions 12 --seconds 60
+    python -m bench.load --sessions 12 --seconds 60
 """
 
 from __future__ import annotations
@@ -20,10 +20,9 @@ import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from tests.browser.harness import ARTIFACTS, COUNT_REDRAWS, chromium, number_in, streamlit_server, wait_ready
 
-from tests.browser.harness import ARTIFACTS, COUNT_REDRAWS, chromium, number_in, streamlit_server, wait_ready  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def rss_of_tree(pid: int) -> int:
