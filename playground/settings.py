@@ -5,7 +5,7 @@ in :data:`LIMITS`; widgets, URL parameters and uploads all read it. A URL is use
 out-of-range numbers and ignores garbage, returning a human-readable note for everything it changed.
 
 >>> settings, notes = from_query({"ds": "spirals", "layers": "100000", "lr": "banana"})
->>> settings.dataset, settings.layers, notes[0].startswith("layers")
+>>> settings.dataset, settings.n_layers, notes[0].startswith("layers")
 ('spirals', 16, True)
 >>> from_query(to_query(settings))[0] == settings
 True
@@ -41,12 +41,12 @@ LIMITS: dict[str, Limit] = {
     "noise": Limit(*NOISE_RANGE),
     "n_points": Limit(100, 20_000, True),
     "seed": Limit(0, 2**31 - 1, True),
-    "layers": Limit(1, 16, True),
+    "n_layers": Limit(1, 16, True),
     "width": Limit(4, 256, True),
     "depth": Limit(1, 4, True),
     "lr": Limit(1e-5, 1.0),
-    "batch": Limit(8, 2048, True),
-    "clip": Limit(0.0, 100.0),
+    "batch_size": Limit(8, 2048, True),
+    "grad_clip": Limit(0.0, 100.0),
     "steps_per_frame": Limit(1, 400, True),
     "upload_mb": Limit(0, 20),
     "upload_points": Limit(10, 20_000, True),
@@ -69,7 +69,7 @@ QUERY_KEYS = {
     "noise": "noise",
     "n_points": "n",
     "seed": "seed",
-    "layers": "layers",
+    "n_layers": "layers",
     "width": "width",
     "depth": "depth",
     "coupling": "coupling",
@@ -78,8 +78,8 @@ QUERY_KEYS = {
     "norm": "norm",
     "optimizer": "opt",
     "lr": "lr",
-    "batch": "batch",
-    "clip": "clip",
+    "batch_size": "batch",
+    "grad_clip": "clip",
     "steps_per_frame": "spf",
 }
 
@@ -96,7 +96,7 @@ class Settings:
     noise: float = 0.1
     n_points: int = 5000
     seed: int = 0
-    layers: int = 8
+    n_layers: int = 8
     width: int = 64
     depth: int = 2
     coupling: str = "affine"
@@ -105,14 +105,14 @@ class Settings:
     norm: str = "none"
     optimizer: str = "adam"
     lr: float = 5e-3
-    batch: int = 512
-    clip: float = 1.0
+    batch_size: int = 512
+    grad_clip: float = 1.0
     steps_per_frame: int = 0  # 0: adapt to the machine (about 0.15 s of training per frame)
 
     def flow_config(self) -> FlowConfig:
         return FlowConfig(
             dim=2,
-            n_layers=self.layers,
+            n_layers=self.n_layers,
             hidden_dims=(self.width,) * self.depth,
             coupling=self.coupling,
             scale=self.scale,
@@ -122,11 +122,11 @@ class Settings:
         )
 
     def optim_config(self) -> OptimConfig:
-        return OptimConfig(optimizer=self.optimizer, lr=self.lr, batch_size=self.batch, grad_clip=self.clip)
+        return OptimConfig(optimizer=self.optimizer, lr=self.lr, batch_size=self.batch_size, grad_clip=self.grad_clip)
 
     def needs_reset(self, other: Settings) -> bool:
         """True when going from ``other`` to ``self`` changes the data or the model (not just the optimiser)."""
-        live = {"lr", "batch", "clip", "steps_per_frame"}
+        live = {"lr", "batch_size", "grad_clip", "steps_per_frame"}
         return any(getattr(self, f.name) != getattr(other, f.name) for f in fields(self) if f.name not in live)
 
     def to_dict(self) -> dict[str, Any]:
@@ -214,7 +214,7 @@ PRESETS: dict[str, Preset] = {
     ),
     "spirals": Preset(
         "Two spirals",
-        Settings(dataset="spirals", noise=0.05, layers=12, width=128, lr=3e-3),
+        Settings(dataset="spirals", noise=0.05, n_layers=12, width=128, lr=3e-3),
         "A harder shape: more layers and wider conditioners; it takes about half a minute.",
     ),
     "additive": Preset(
@@ -225,18 +225,18 @@ PRESETS: dict[str, Preset] = {
     ),
     "exp-blowup": Preset(
         "Unbounded exp blows up — and recovers",
-        Settings(scale="exp", lr=0.05, clip=0.0),
+        Settings(scale="exp", lr=0.05, grad_clip=0.0),
         "Raw exp scales and a large learning rate overflow within seconds; the guard restores the last good weights "
         "and halves the learning rate until training is stable.",
     ),
     "checkerboard": Preset(
         "Checkerboard",
-        Settings(dataset="checkerboard", noise=0.05, layers=12, width=128, lr=3e-3),
+        Settings(dataset="checkerboard", noise=0.05, n_layers=12, width=128, lr=3e-3),
         "Sharp edges are hard for smooth maps: watch the corners round off.",
     ),
     "8gaussians": Preset(
         "Eight Gaussians",
-        Settings(dataset="8gaussians", noise=0.15, layers=10, lr=2e-3),
+        Settings(dataset="8gaussians", noise=0.15, n_layers=10, lr=2e-3),
         "Separated modes: the flow must tear one Gaussian into eight, leaving thin bridges between them.",
     ),
 }

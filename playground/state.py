@@ -16,7 +16,14 @@ from playground.serving.scheduler import TrainingSlots
 from playground.settings import Settings
 from realnvp.training import Trainer
 
-__all__ = ["PlaygroundState", "DisplaySnapshot", "FRAME_SECONDS", "STEP_BUTTON_STEPS"]
+__all__ = [
+    "PlaygroundState",
+    "DisplaySnapshot",
+    "FRAME_SECONDS",
+    "STEP_BUTTON_STEPS",
+    "PointsPageState",
+    "FittedPoints",
+]
 
 # Streamlit restarts a fragment's timer when a run ends, so the refresh period is this plus the frame's own time
 # (a few ms): about 5 redraws of every chart a second (measured 4.8–5.1 in Chromium here). The browser, the server
@@ -149,10 +156,10 @@ class PlaygroundState:
             return
         if new.lr != old.lr:
             self.trainer.set_lr(new.lr)
-        if new.batch != old.batch:
-            self.trainer.set_batch_size(new.batch)
-        if new.clip != old.clip:
-            self.trainer.set_grad_clip(new.clip)
+        if new.batch_size != old.batch_size:
+            self.trainer.set_batch_size(new.batch_size)
+        if new.grad_clip != old.grad_clip:
+            self.trainer.set_grad_clip(new.grad_clip)
         if new.steps_per_frame != old.steps_per_frame and self.worker is not None:
             spf = new.steps_per_frame
             self.worker.chunk_steps = spf if spf > 0 else 5
@@ -189,3 +196,32 @@ class PlaygroundState:
         xs, ys, log_p = trainer.log_prob_grid(bounds, resolution=GRID_RESOLUTION)
         samples = trainer.sample(DISPLAY_POINTS, seed=SAMPLES_SEED)
         self.display = DisplaySnapshot(trainer.step_count, bounds, xs, ys, log_p, samples)
+
+
+@dataclass
+class FittedPoints:
+    """A finished fit of the "Your own points" page and what it was fitted on (to trace scores to the file)."""
+
+    fit: object  # realnvp.fit.PointsFit
+    points: np.ndarray  # (n, 2), the data's own units
+    names: tuple[str, str]  # the x and y column names
+    row_numbers: np.ndarray  # the file's row number (as a spreadsheet shows it) of each point
+    table: object  # pandas.DataFrame: every original column, indexed by row number
+    source: str  # e.g. '“iris.csv”'
+    filename: str
+    for_layers: object | None = None  # playground.views.points.FitForLayers, made when the Layer page opens it
+
+
+@dataclass
+class PointsPageState:
+    """The "Your own points" page's session state: the previewed data, a running fit and the last finished fit.
+
+    A failed upload only sets ``error``: the previewed data and the fit in hand are kept.
+    """
+
+    candidate: dict | None = None  # points, report, source, raw, filename of the previewed data
+    error: str | None = None
+    clicked: list = field(default_factory=list)  # points added on the click canvas
+    job: object | None = None  # playground.serving.fitting.FitJob while a fit runs
+    job_data: FittedPoints | None = None  # what the running fit was given (its fit filled in when done)
+    fitted: FittedPoints | None = None

@@ -3,6 +3,11 @@
 python -m realnvp train-2d --dataset moons --noise 0.1 --steps 3000 --out runs/moons --json
 python -m realnvp sample runs/moons -n 1000 -o points.csv
 
+A knob has one spelling: the long flags are the library's names (``--n-layers`` for ``FlowConfig.n_layers``,
+``--batch-size`` for ``OptimConfig.batch_size``, ``--grad-clip``, ``--hidden-dims``, ``--n-points``); the short
+forms ``--layers``, ``--batch``, ``--clip``, ``--hidden``, ``--n`` are accepted too (they are the Playground's URL
+names).
+
 >>> args = build_parser().parse_args(["train-2d", "--dataset", "spirals", "--steps", "10"])
 >>> args.dataset, args.steps, args.func is cmd_train_2d
 ('spirals', 10, True)
@@ -34,8 +39,8 @@ def cmd_train_2d(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     flow = FlowConfig(
         dim=2,
-        n_layers=args.layers,
-        hidden_dims=tuple(args.hidden),
+        n_layers=args.n_layers,
+        hidden_dims=tuple(args.hidden_dims),
         coupling=args.coupling,
         scale=args.scale,
         mask=args.mask,
@@ -44,17 +49,23 @@ def cmd_train_2d(args: argparse.Namespace) -> int:
     optim = OptimConfig(
         optimizer=args.optimizer,
         lr=args.lr,
-        batch_size=args.batch,
-        grad_clip=args.clip,
+        batch_size=args.batch_size,
+        grad_clip=args.grad_clip,
         schedule=args.schedule,
         total_steps=args.steps,
     )
     trainer = Trainer.for_dataset(
-        args.dataset, noise=args.noise, n_points=args.n, seed=args.seed, flow=flow, optim=optim, device=args.device
+        args.dataset,
+        noise=args.noise,
+        n_points=args.n_points,
+        seed=args.seed,
+        flow=flow,
+        optim=optim,
+        device=args.device,
     )
     _progress(
-        f"train-2d: {args.dataset} (noise {args.noise}, n {args.n}, seed {args.seed}), {args.layers} layers, "
-        f"hidden {args.hidden}, batch {args.batch}, lr {args.lr} ({args.schedule}), {args.steps} steps"
+        f"train-2d: {args.dataset} (noise {args.noise}, n {args.n_points}, seed {args.seed}), {args.n_layers} layers, "
+        f"hidden {args.hidden_dims}, batch {args.batch_size}, lr {args.lr} ({args.schedule}), {args.steps} steps"
     )
     start = time.perf_counter()
     done = 0
@@ -125,18 +136,28 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train-2d", help="train a flow on a built-in 2-D dataset")
     p.add_argument("--dataset", default="moons", choices=DATASETS)
     p.add_argument("--noise", type=float, default=0.1)
-    p.add_argument("--n", type=int, default=10_000, help="training points")
-    p.add_argument("--layers", type=int, default=8)
-    p.add_argument("--hidden", type=int, nargs="+", default=[64, 64])
+    p.add_argument("--n-points", "--n", dest="n_points", type=int, default=10_000, help="training points")
+    p.add_argument("--n-layers", "--layers", dest="n_layers", type=int, default=8, help="coupling layers")
+    p.add_argument(
+        "--hidden-dims",
+        "--hidden",
+        dest="hidden_dims",
+        type=int,
+        nargs="+",
+        default=[64, 64],
+        help="conditioner widths",
+    )
     p.add_argument("--coupling", default="affine", choices=COUPLINGS)
     p.add_argument("--scale", default="tanh", choices=SCALES)
     p.add_argument("--mask", default="alternate", choices=MASKS)
     p.add_argument("--norm", default="none", choices=NORMS)
     p.add_argument("--optimizer", default="adam", choices=OPTIMIZERS)
-    p.add_argument("--batch", type=int, default=256)
+    p.add_argument("--batch-size", "--batch", dest="batch_size", type=int, default=256)
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--schedule", default="cosine", choices=SCHEDULES)
-    p.add_argument("--clip", type=float, default=1.0, help="gradient-norm clip (0: off)")
+    p.add_argument(
+        "--grad-clip", "--clip", dest="grad_clip", type=float, default=1.0, help="gradient-norm clip (0: off)"
+    )
     p.add_argument("--steps", type=int, default=3000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)

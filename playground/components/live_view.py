@@ -58,7 +58,9 @@ class LiveView:
         self.prefix = prefix
         self.widget_prefix = widget_prefix
         self.on_settings = on_settings or (lambda settings: None)
-        self.widget = {f.name: f"{widget_prefix}{f.name}" for f in fields(Settings)}
+        # widget keys: the field name, or its URL name where that is shorter (pg-layers, pg-batch, pg-clip: test hooks)
+        short = {"n_layers": "layers", "batch_size": "batch", "grad_clip": "clip"}
+        self.widget = {f.name: f"{widget_prefix}{short.get(f.name, f.name)}" for f in fields(Settings)}
         self.slot_id = f"{session_id()}/{prefix or 'playground'}"
         if state.device != current_device():
             state.device = current_device()
@@ -134,7 +136,7 @@ class LiveView:
                 )
                 st.number_input("Seed", 0, int(LIMITS["seed"].high), step=1, key=w["seed"], on_change=change)
         with st.expander("Architecture", expanded=True):
-            st.slider("Coupling layers", 1, int(LIMITS["layers"].high), key=w["layers"], on_change=change)
+            st.slider("Coupling layers", 1, int(LIMITS["n_layers"].high), key=w["n_layers"], on_change=change)
             st.select_slider(
                 "Conditioner width", _options([8, 16, 32, 64, 128, 256], s.width), key=w["width"], on_change=change
             )
@@ -159,12 +161,15 @@ class LiveView:
                 on_change=change,
             )
             st.select_slider(
-                "Batch size", _options([32, 64, 128, 256, 512, 1024, 2048], s.batch), key=w["batch"], on_change=change
+                "Batch size",
+                _options([32, 64, 128, 256, 512, 1024, 2048], s.batch_size),
+                key=w["batch_size"],
+                on_change=change,
             )
             st.select_slider(
                 "Gradient clip",
-                _options([0.0, 0.5, 1.0, 5.0, 10.0, 100.0], s.clip),
-                key=w["clip"],
+                _options([0.0, 0.5, 1.0, 5.0, 10.0, 100.0], s.grad_clip),
+                key=w["grad_clip"],
                 format_func=lambda v: "off" if v == 0 else f"{v:g}",
                 on_change=change,
             )
