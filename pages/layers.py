@@ -1,12 +1,14 @@
 """Layer by layer: watch each coupling layer move the points, and read the exact likelihood as a sum of parts.
 
 Streamlit only (widgets, layout, session state). The analysis is `playground.views.layers`, the figures `playground.plots.layers`.
-Shows the Playground's model when it has trained one (``st.session_state["playground"].trainer``), otherwise a
-quick model of its own kept in ``st.session_state["layers_model"]``.
+Shows the Playground's model when it has trained one (``st.session_state["playground"].trainer``), the model fitted
+on "Your own points" (``st.session_state["points_page"].fitted``), or a quick model of its own kept in
+``st.session_state["layers_model"]``.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import streamlit as st
@@ -15,6 +17,7 @@ from playground.components.shell import ensure_app_shell
 from playground.plots import layers as plots
 from playground.serving.runtime import configure_process
 from playground.views import layers
+from playground.views.points import FitForLayers
 from realnvp.datasets import DATASETS
 from realnvp.training import Trainer
 
@@ -36,6 +39,17 @@ def playground_trainer() -> Trainer | None:
     if trainer is None or getattr(trainer, "step_count", 0) <= 0 or trainer.model.dim != 2:
         return None
     return trainer
+
+
+def points_trainer() -> FitForLayers | None:
+    """The trainer holding the model fitted on the "Your own points" page (its best weights); else None."""
+    page = st.session_state.get("points_page")
+    fitted = getattr(page, "fitted", None) if page is not None else None
+    if fitted is None:
+        return None
+    if fitted.for_layers is None:
+        fitted.for_layers = FitForLayers(fitted.fit, fitted.points, Path(str(fitted.filename)).stem or "your points")
+    return fitted.for_layers
 
 
 def request_retrain() -> None:
@@ -67,13 +81,26 @@ st.caption(
 )
 
 pg_trainer = playground_trainer()
+pts_trainer = points_trainer()
 source_box = st.container(key="layers-source")
-use_playground = pg_trainer is not None and source_box.toggle(
-    "Show the Playground's model", value=True, key="layers-use-playground"
-)
-if use_playground:
+choices = [name for name, trainer in (("playground", pg_trainer), ("points", pts_trainer)) if trainer is not None]
+choices.append("own")
+labels = {"playground": "The Playground's model", "points": "Your own points' model", "own": "This page's own model"}
+wanted = st.session_state.pop("layers-source", None)  # set by a page's "open on Layer by layer" button
+if wanted in choices:
+    st.session_state["layers-model-choice"] = wanted
+if st.session_state.get("layers-model-choice") not in choices:
+    st.session_state["layers-model-choice"] = choices[0]
+if len(choices) > 1:
+    source = source_box.segmented_control(
+        "Model", choices, format_func=labels.get, key="layers-model-choice", required=True
+    )
+else:
+    source = "own"
+if source == "playground":
     trainer = pg_trainer
-    source = "playground"
+elif source == "points":
+    trainer = pts_trainer
 else:
     with source_box.expander("This page's own model", expanded=pg_trainer is None):
         c1, c2, c3 = st.columns([2, 1, 1], vertical_alignment="bottom")
@@ -87,7 +114,6 @@ else:
         with st.spinner(f"Training a quick model on {dataset} (800 steps, a few seconds)…"):
             trainer = layers.quick_trainer(dataset, seed=seed)
         st.session_state[OWN_MODEL] = trainer
-    source = "own"
 
 model = trainer.model
 infos = layers.describe_layers(model)
@@ -101,8 +127,10 @@ what = (
 )
 if source == "playground":
     source_box.success(f"Showing the **Playground's model**: {what}. Train it further there; this page follows.")
+elif source == "points":
+    source_box.success(f"Showing the model fitted on **Your own points**: {what} (the weights the fit kept).")
 else:
-    hint = " Train one in the Playground and it appears here." if pg_trainer is None else ""
+    hint = " Train one in the Playground (or fit your own points) and it appears here." if len(choices) == 1 else ""
     source_box.info(f"Showing **this page's own model**: {what}.{hint}")
 data_points = memo("data", (model_key,), lambda: layers.subsample(trainer.x_train, 2000, seed=0))
 on_data = memo("roundtrip_data", (model_key,), lambda: layers.round_trip_errors(model, data_points))
@@ -112,10 +140,13 @@ if on_data.n_nonfinite:
         "up, as an unbounded exp scale can): the pictures below show what is left, and some numbers read nan."
     )
 mean, scale = trainer.standardizer.mean, trainer.standardizer.scale
+whitened = getattr(trainer.standardizer, "matrix", None) is not None
 st.caption(
     "The animation, the layer maps and latent space live in the model's **standardised** space, "
     f"S(x) = (x − mean) / std with mean = ({mean[0]:.3g}, {mean[1]:.3g}) and std = ({scale[0]:.3g}, "
-    f"{scale[1]:.3g}); likelihoods are reported in the data's **original units**."
+    f"{scale[1]:.3g})"
+    + (", then decorrelated with the training covariance (a fixed linear map, exact log-det)" if whitened else "")
+    + "; likelihoods are reported in the data's **original units**."
 )
 
 # -- 1. the animation -----------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@
 torch.Size([3, 2])
 """
 
+from realnvp.fit import PointsFit, fit_points
 from realnvp.flow import FlowConfig, RealNVP, Trace
 
-__all__ = ["FlowConfig", "RealNVP", "Trace"]
+__all__ = ["FlowConfig", "RealNVP", "Trace", "fit_points", "PointsFit"]

@@ -1,5 +1,5 @@
-"""Real browser: the Layer-by-layer animation plays (frame time reported), a CSV upload trains and scores, a bad
-upload shows a message. Screenshots go to tests/artifacts/."""
+"""Real browser: the Layer-by-layer animation plays (frame time reported), a CSV upload with swapped columns is
+fitted, scored and downloaded, a bad upload shows a message and keeps the fit. Screenshots go to tests/artifacts/."""
 
 from __future__ import annotations
 
@@ -63,40 +63,52 @@ def test_layers_page_animation_plays():
     (ARTIFACTS / "layers-report.json").write_text(json.dumps(report, indent=1))
 
 
-def test_points_page_upload_train_and_bad_file(tmp_path):
+def test_points_page_upload_swap_fit_download_and_bad_file(tmp_path):
     require_browser()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(1)
-    theta = rng.uniform(0, 2 * np.pi, 400)
-    ring = np.c_[np.cos(theta), np.sin(theta)] * 3 + rng.normal(scale=0.3, size=(400, 2))
-    good = tmp_path / "ring.csv"
-    np.savetxt(good, ring, delimiter=",", header="x,y", comments="")
+    theta = rng.uniform(0, 2 * np.pi, 300)
+    ring = np.c_[np.cos(theta) * 0.05 + 8.5, np.sin(theta) * 40 + 1000] + rng.normal(scale=[0.005, 4], size=(300, 2))
+    good = tmp_path / "stations.csv"
+    good.write_text("lon,alt_m,station\n" + "".join(f"{a:.4f},{b:.1f},st{i}\n" for i, (a, b) in enumerate(ring)))
     bad = tmp_path / "broken.csv"
     bad.write_text("name,comment\nalice,hello\nbob,world\n")
     with streamlit_server() as (url, _), chromium() as browser:
-        page = browser.new_context(viewport={"width": 1500, "height": 1400}).new_page()
+        page = browser.new_context(viewport={"width": 1500, "height": 1400}, accept_downloads=True).new_page()
         goto_page(page, url, "Your own points")
         page.locator("[data-testid=stFileUploaderDropzoneInput]").set_input_files(str(good))
-        page.get_by_text("Preview: 400 points").wait_for(timeout=60_000)
+        page.get_by_text("Preview: 300 points").wait_for(timeout=60_000)
         assert_no_exception(page)
-        page.locator(".st-key-pts-train button").click()
-        page.wait_for_selector(".st-key-pts-step-count", timeout=60_000)
-        page.locator(".st-key-pts-play button").click()
-        deadline = time.time() + 30
-        while time.time() < deadline and (number_in(page, "pts-step-count") or 0) < 300:
-            time.sleep(0.3)
-        page.locator(".st-key-pts-pause button").click()
+        page.locator(".st-key-pts-swap button").click()
         wait_ready(page, timeout=60)
-        assert (number_in(page, "pts-step-count") or 0) > 0
-        page.get_by_text("Every point scored").wait_for(timeout=60_000)
+        page.locator(".st-key-pts-preview .xtitle").filter(has_text="alt_m").wait_for(timeout=30_000)
+        assert "lon" in page.locator(".st-key-pts-preview .ytitle").text_content()
+        page.screenshot(path=str(ARTIFACTS / "browser-points-swapped.png"), full_page=True)
+
+        page.locator("[data-testid=stExpander] summary").filter(has_text="Fit settings").click()
+        slider = page.locator(".st-key-pts-budget input[type=range], .st-key-pts-budget [role=slider]").first
+        slider.focus()
+        slider.press("Home")  # the shortest budget (3 s)
+        wait_ready(page, timeout=60)
+        page.locator(".st-key-pts-fit button").click()
+        page.get_by_text("A flow fitted to").wait_for(timeout=120_000)
+        wait_ready(page, timeout=60)
         assert_no_exception(page)
-        trained_steps = number_in(page, "pts-step-count")
-        page.screenshot(path=str(ARTIFACTS / "browser-points-trained.png"), full_page=True)
+        assert page.locator(".st-key-pts-scores .js-plotly-plot").count() == 1
+        flagged = number_in(page, "pts-flagged")
+        assert flagged is not None and flagged < 30  # a 1% calibrated flag on 300 ordinary points
+        with page.expect_download(timeout=60_000) as download:
+            page.locator(".st-key-pts-download-scores button").click()
+        scored = download.value.path().read_text()
+        header = scored.splitlines()[0].split(",")
+        assert header[:4] == ["row", "lon", "alt_m", "station"] and "flagged" in header
+        assert scored.splitlines()[1].startswith("2,")  # the first data row is the file's row 2
+        page.screenshot(path=str(ARTIFACTS / "browser-points-flagged.png"), full_page=True)
 
         page.locator("[data-testid=stFileUploaderDropzoneInput]").set_input_files(str(bad))
         page.get_by_text("Could not use").wait_for(timeout=60_000)
         assert_no_exception(page)
-        assert number_in(page, "pts-step-count") == trained_steps, "a bad upload must not touch the model"
+        assert page.get_by_text("A flow fitted to").count() == 1, "a bad upload must not cost the fitted model"
         page.screenshot(path=str(ARTIFACTS / "browser-points-bad-upload.png"), full_page=True)
 
 
