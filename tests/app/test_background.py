@@ -99,14 +99,15 @@ def test_a_reader_gets_the_lock_promptly_while_the_worker_trains():
     worker = BackgroundTraining(trainer, chunk_steps=5).start()
     try:
         assert wait_for(lambda: trainer.step_count > 0)
-        waits = []
+        chunks_waited = []
         for _ in range(20):
-            t = time.perf_counter()
+            before = trainer.step_count
             with worker.lock:
-                waits.append(time.perf_counter() - t)
+                chunks_waited.append((trainer.step_count - before) // 5)
             time.sleep(0.01)
             worker.beat()
         assert worker.running
     finally:
         worker.stop()
-    assert max(waits) < 0.25, f"a reader waited {max(waits):.3f} s for the lock"
+    # the worker hands the lock over after the chunk in progress: a reader never waits behind a run of chunks
+    assert max(chunks_waited) <= 1, chunks_waited

@@ -7,8 +7,6 @@ are exactly ``forward``/``inverse``, per-layer log-dets add up to the flow's, an
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import plotly.graph_objects as go
 import pytest
@@ -327,15 +325,12 @@ def test_helpers():
 
 
 # -- figures ---------------------------------------------------------------------------------------------------------
-def test_animation_figure_structure_and_build_time():
+def test_animation_figure_structure():
     flow = _random_flow(n_layers=8)
     pts = np.random.default_rng(0).normal(size=(2000, 2))
     anim = layers.animation_frames(flow, pts, "forward", n_between=4)
     plots.build_animation_figure(anim)  # warm-up (plotly's validators load lazily)
-    t0 = time.perf_counter()
-    fig = plots.build_animation_figure(anim)
-    elapsed = time.perf_counter() - t0
-    assert elapsed < 2.0, f"build_animation_figure took {elapsed:.2f} s (budget 0.5 s on an idle CPU)"
+    fig = plots.build_animation_figure(anim)  # its build time is measured by bench/layers_figure.py, not here
     assert len(fig.frames) == 8 * 5 + 1
     assert [t.type for t in fig.data] == ["scattergl"] * 3
     play = fig.layout.updatemenus[0]
