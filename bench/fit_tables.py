@@ -26,7 +26,6 @@ without a grid are scored on the raw held-out rows.
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import time
 
@@ -191,5 +190,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    math.isfinite(0.0)
     sys.exit(main())
