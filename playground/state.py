@@ -67,8 +67,6 @@ class PlaygroundState:
     display: DisplaySnapshot | None = None  # refreshed by the training thread while playing
     figures: dict | None = None  # the last drawn figures, reused while nothing moved
     figures_step: int = -1
-    custom_points: tuple[np.ndarray, np.ndarray] | None = None  # (train, held-out) of a user's own data
-    custom_name: str = "your points"
     worker: BackgroundTraining | None = None
     lock: HandoverLock = field(default_factory=HandoverLock)  # held while the trainer is read or changed
 
@@ -114,28 +112,16 @@ class PlaygroundState:
         self.stop_training()
         self.worker = None
         s = self.settings
-        if self.custom_points is not None:
-            train, heldout = self.custom_points
-            self.trainer = Trainer(
-                train,
-                heldout,
-                s.flow_config(),
-                s.optim_config(),
-                seed=s.seed,
-                device=self.device,
-                name=self.custom_name,
-            )
-        else:
-            self.trainer = Trainer.for_dataset(
-                s.dataset,
-                noise=s.noise,
-                n_points=s.n_points,
-                seed=s.seed,
-                flow=s.flow_config(),
-                optim=s.optim_config(),
-                heldout_points=HELDOUT_POINTS,
-                device=self.device,
-            )
+        self.trainer = Trainer.for_dataset(
+            s.dataset,
+            noise=s.noise,
+            n_points=s.n_points,
+            seed=s.seed,
+            flow=s.flow_config(),
+            optim=s.optim_config(),
+            heldout_points=HELDOUT_POINTS,
+            device=self.device,
+        )
         self.trainer.evaluate()
         self.frame_times.clear()
         self.display = None

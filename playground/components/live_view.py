@@ -1,4 +1,4 @@
-"""The live training view shared by the Playground and the "Your own points" page: controls, transport, figures.
+"""The live training view of the Playground: controls, transport, figures.
 
 Streamlit glue only (widgets, layout, session state); all maths is in `realnvp`. One :class:`LiveView` per page,
 with its own session-state slot and widget-key prefix. The Playground's keys are the stable test hooks:

@@ -18,7 +18,6 @@ __all__ = [
     "density_spec",
     "loss_spec",
     "packed_array",
-    "scores_figure",
     "downsample_curve",
     "binned_mean",
 ]
@@ -271,43 +270,3 @@ def loss_spec(
         yaxis["range"] = [lo - pad, hi + pad]
     xaxis = _axis(title=dict(text="step"), showgrid=True, gridcolor="#eee")
     return dict(data=traces, layout=_layout_spec(title, uirevision, height=360, xaxis=xaxis, yaxis=yaxis))
-
-
-def scores_figure(
-    points: np.ndarray,
-    log_density: np.ndarray,
-    threshold: float | None = None,
-    uirevision: str = "scores",
-    title: str = "Every point coloured by the model's log-density",
-) -> go.Figure:
-    """Points coloured by log p(x), with those below ``threshold`` ringed in red."""
-    lo = float(np.quantile(log_density, 0.01)) if len(log_density) else 0.0
-    fig = go.Figure(
-        go.Scattergl(
-            x=points[:, 0],
-            y=points[:, 1],
-            mode="markers",
-            name="points",
-            marker=dict(
-                size=5,
-                color=np.maximum(log_density, lo),
-                colorscale="Viridis",
-                colorbar=dict(title=dict(text="log p"), thickness=14),
-            ),
-            hovertemplate="x %{x:.3g}<br>y %{y:.3g}<br>log p %{marker.color:.2f}<extra></extra>",
-        )
-    )
-    if threshold is not None:
-        low = log_density <= threshold
-        fig.add_trace(
-            go.Scattergl(
-                x=points[low, 0],
-                y=points[low, 1],
-                mode="markers",
-                name=f"below threshold ({int(low.sum())})",
-                marker=dict(size=11, color="rgba(0,0,0,0)", line=dict(color="red", width=2)),
-                hoverinfo="skip",
-            )
-        )
-    _square_axes(fig, None)
-    return _layout(fig, title, uirevision)
