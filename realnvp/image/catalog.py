@@ -8,7 +8,8 @@ A flow lives in one folder (``assets/flows/<name>/``):
 - ``card.json`` — the model card: data, split, command, steps, minutes, bits/dim, parameter count, file size
   and the ``sha256`` of ``model.safetensors``;
 - ``heldout.npy`` — a few test-split images (``uint8`` levels, ``(N, C, H, W)``), read with
-  ``allow_pickle=False``, so the app needs none of the training data.
+  ``allow_pickle=False``, so the app needs none of the training data;
+- ``heldout_labels.npy`` — their class labels (``int64``), for a class-conditional flow (card ``"n_classes"``).
 
 :func:`load_flow` checks the weight file against the card's sha256 and raises :class:`FlowLoadError` (a
 ``ValueError``) saying what is wrong; :func:`list_flows` reports every folder with its status, so one missing
@@ -41,11 +42,12 @@ __all__ = [
 ]
 
 FLOWS_DIR = Path(__file__).resolve().parents[2] / "assets" / "flows"
-MODEL_FILE, CONFIG_FILE, CARD_FILE, HELDOUT_FILE = (
+MODEL_FILE, CONFIG_FILE, CARD_FILE, HELDOUT_FILE, HELDOUT_LABELS_FILE = (
     "model.safetensors",
     "config.json",
     "card.json",
     "heldout.npy",
+    "heldout_labels.npy",
 )
 _FORMAT = "realnvp-image-flow"
 
@@ -108,6 +110,12 @@ class LoadedFlow:
     config: dict
     card: dict
     heldout: np.ndarray | None
+    heldout_labels: np.ndarray | None = None
+
+    @property
+    def n_classes(self) -> int:
+        """Number of classes a class-conditional flow takes (0: unconditional)."""
+        return self.model.config.n_classes
 
 
 def sha256_file(path: str | Path) -> str:
@@ -125,8 +133,10 @@ def save_flow(
     dataset: str,
     card: dict | None = None,
     heldout: np.ndarray | None = None,
+    heldout_labels: np.ndarray | None = None,
 ) -> None:
-    """Write weights + config; if given, the card (completed with size and sha256) and held-out images."""
+    """Write weights + config; if given, the card (completed with size, sha256 and, for a class-conditional flow,
+    ``n_classes``), held-out images and their labels."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
@@ -135,8 +145,13 @@ def save_flow(
     (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
     if heldout is not None:
         np.save(folder / HELDOUT_FILE, np.ascontiguousarray(heldout, dtype=np.uint8), allow_pickle=False)
+    if heldout_labels is not None:
+        labels = np.ascontiguousarray(heldout_labels, dtype=np.int64)
+        np.save(folder / HELDOUT_LABELS_FILE, labels, allow_pickle=False)
     if card is not None:
         card = dict(card)
+        if model.config.n_classes:
+            card["n_classes"] = model.config.n_classes
         card["parameters"] = sum(p.numel() for p in model.parameters())
         card["file_bytes"] = (folder / MODEL_FILE).stat().st_size
         card["sha256"] = sha256_file(folder / MODEL_FILE)
@@ -228,4 +243,12 @@ def load_flow(name: str | Path, root: str | Path | None = None, map_location: st
         shape = (flow_config.channels, flow_config.height, flow_config.width)
         if heldout.ndim != 4 or heldout.shape[1:] != shape or heldout.dtype != np.uint8:
             raise FlowLoadError(f"{folder.name}: {HELDOUT_FILE} must hold uint8 images (N, {shape})")
-    return LoadedFlow(folder.name, folder, model, config, card, heldout)
+    heldout_labels = None
+    if heldout is not None and flow_config.n_classes and (folder / HELDOUT_LABELS_FILE).is_file():
+        try:
+            heldout_labels = np.load(folder / HELDOUT_LABELS_FILE, allow_pickle=False)
+        except ValueError as exc:
+            raise FlowLoadError(f"{folder.name}: {HELDOUT_LABELS_FILE} is unreadable ({exc})") from exc
+        if heldout_labels.shape != (len(heldout),) or heldout_labels.dtype.kind not in "iu":
+            raise FlowLoadError(f"{folder.name}: {HELDOUT_LABELS_FILE} must hold one integer label per image")
+    return LoadedFlow(folder.name, folder, model, config, card, heldout, heldout_labels)

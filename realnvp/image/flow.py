@@ -13,6 +13,10 @@ The pieces, bottom up:
   ``y = (x + bias) * exp(log_scale)``, ``log|det J| = H * W * sum(log_scale)``. Not the vector flows'
   :class:`realnvp.norm.ActNorm`, which uses the opposite signs (see both docstrings).
 - :class:`VariationalDequantizer` — an optional learned ``q(u | levels)`` (Flow++, Ho et al. 2019).
+- Class-conditional flows (``ImageFlowConfig(n_classes=10)``): the label, one-hot and broadcast over the
+  feature map, is an extra input of every coupling's conditioner; the base stays ``N(0, I)``, so each class has
+  its own exact density ``p(x | y)`` and :meth:`ImageRealNVP.class_log_probs` gives all of them at once
+  (Bayes' rule, :meth:`ImageRealNVP.log_prob_marginal`).
 - :class:`ImageRealNVP` — dequantisation, logit preprocessing and the multi-scale stack: per scale,
   checkerboard couplings, squeeze, channel couplings, then half the channels are factored out to the base
   distribution; the last scale has checkerboard couplings only. :meth:`ImageRealNVP.encode` returns the list
@@ -63,6 +67,8 @@ __all__ = [
     "standard_normal_logprob",
     "bits_per_dim",
     "dataset_bits_per_dim",
+    "class_bits_per_dim",
+    "marginal_bits_per_dim",
     "baseline_bits_per_dim",
     "round_trip",
     "interpolate",
@@ -222,11 +228,20 @@ class _AffineCoupling(nn.Module):
         return self.gain * torch.tanh(raw)
 
 
+def _with_context(h: Tensor, context: Tensor | None) -> Tensor:
+    """Append a per-sample context vector ``(N, K)`` (a one-hot label) to a feature map as ``K`` constant planes."""
+    if context is None:
+        return h
+    planes = context.to(h.dtype)[:, :, None, None].expand(-1, -1, h.shape[2], h.shape[3])
+    return torch.cat([h, planes], dim=1)
+
+
 class CheckerboardCoupling(_AffineCoupling):
     """Affine coupling on a spatial checkerboard: pixels with ``(row + col + parity)`` even condition.
 
-    The conditioner sees the masked image and the mask itself; ``y = x * exp(s) + t`` where ``s`` and ``t``
-    are zero on the conditioning pixels, so ``log|det J| = sum(s)``.
+    The conditioner sees the masked image and the mask itself (and, with ``n_classes > 0``, the one-hot label
+    ``context`` as constant planes); ``y = x * exp(s) + t`` where ``s`` and ``t`` are zero on the conditioning
+    pixels, so ``log|det J| = sum(s)``.
 
     >>> layer = CheckerboardCoupling(1, 4, 4, parity=0, hidden=8, n_blocks=1)
     >>> x = torch.randn(2, 1, 4, 4)
@@ -246,23 +261,26 @@ class CheckerboardCoupling(_AffineCoupling):
         weight_norm: bool = True,
         dropout: float = 0.0,
         generator: torch.Generator | None = None,
+        n_classes: int = 0,
     ):
         super().__init__(channels)
         self.register_buffer("mask", checkerboard_mask(height, width, parity), persistent=False)
-        self.net = ResNetConditioner(channels + 1, 2 * channels, hidden, n_blocks, weight_norm, dropout, generator)
+        self.net = ResNetConditioner(
+            channels + 1 + n_classes, 2 * channels, hidden, n_blocks, weight_norm, dropout, generator
+        )
 
-    def _st(self, cond: Tensor) -> tuple[Tensor, Tensor]:
-        inp = torch.cat([cond, self.mask.expand(cond.shape[0], 1, -1, -1)], dim=1)
+    def _st(self, cond: Tensor, context: Tensor | None) -> tuple[Tensor, Tensor]:
+        inp = _with_context(torch.cat([cond, self.mask.expand(cond.shape[0], 1, -1, -1)], dim=1), context)
         raw, t = self.net(inp).chunk(2, dim=1)
         free = 1.0 - self.mask
         return self._scale(raw) * free, t * free
 
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        s, t = self._st(x * self.mask)
+    def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        s, t = self._st(x * self.mask, context)
         return x * torch.exp(s) + t, s.flatten(1).sum(1)
 
-    def inverse(self, y: Tensor) -> tuple[Tensor, Tensor]:
-        s, t = self._st(y * self.mask)
+    def inverse(self, y: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        s, t = self._st(y * self.mask, context)
         return (y - t) * torch.exp(-s), -s.flatten(1).sum(1)
 
 
@@ -284,12 +302,15 @@ class ChannelCoupling(_AffineCoupling):
         weight_norm: bool = True,
         dropout: float = 0.0,
         generator: torch.Generator | None = None,
+        n_classes: int = 0,
     ):
         if channels % 2:
             raise ValueError(f"a channel coupling needs an even channel count, got {channels}")
         super().__init__(channels // 2)
         self.parity = parity
-        self.net = ResNetConditioner(channels // 2, channels, hidden, n_blocks, weight_norm, dropout, generator)
+        self.net = ResNetConditioner(
+            channels // 2 + n_classes, channels, hidden, n_blocks, weight_norm, dropout, generator
+        )
 
     def _split(self, x: Tensor) -> tuple[Tensor, Tensor]:
         a, b = x.chunk(2, dim=1)
@@ -298,18 +319,18 @@ class ChannelCoupling(_AffineCoupling):
     def _merge(self, cond: Tensor, free: Tensor) -> Tensor:
         return torch.cat([free, cond] if self.parity else [cond, free], dim=1)
 
-    def _st(self, cond: Tensor) -> tuple[Tensor, Tensor]:
-        raw, t = self.net(cond).chunk(2, dim=1)
+    def _st(self, cond: Tensor, context: Tensor | None) -> tuple[Tensor, Tensor]:
+        raw, t = self.net(_with_context(cond, context)).chunk(2, dim=1)
         return self._scale(raw), t
 
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
         cond, free = self._split(x)
-        s, t = self._st(cond)
+        s, t = self._st(cond, context)
         return self._merge(cond, free * torch.exp(s) + t), s.flatten(1).sum(1)
 
-    def inverse(self, y: Tensor) -> tuple[Tensor, Tensor]:
+    def inverse(self, y: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
         cond, free = self._split(y)
-        s, t = self._st(cond)
+        s, t = self._st(cond, context)
         return self._merge(cond, (free - t) * torch.exp(-s)), -s.flatten(1).sum(1)
 
 
@@ -345,13 +366,13 @@ class ImageActNorm(nn.Module):
         self.log_scale.copy_(-torch.log(std + 1e-6))
         self._pending_init = False
 
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
         if self._pending_init:
             self._init_from(x)
         log_det = self.log_scale.sum() * (x.shape[2] * x.shape[3])
         return (x + self.bias) * torch.exp(self.log_scale), log_det.expand(x.shape[0])
 
-    def inverse(self, y: Tensor) -> tuple[Tensor, Tensor]:
+    def inverse(self, y: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
         log_det = -self.log_scale.sum() * (y.shape[2] * y.shape[3])
         return y * torch.exp(-self.log_scale) - self.bias, log_det.expand(y.shape[0])
 
@@ -402,6 +423,7 @@ class ImageFlowConfig:
     ``n_channel`` channel couplings and factors out half its channels; the last runs ``n_final`` checkerboard
     couplings. Each coupling is preceded by an :class:`ImageActNorm`. ``alpha`` is the logit preprocessing margin:
     ``y = logit(alpha + (1 - 2 alpha) x)``. ``n_levels`` is the number of intensity levels of the data.
+    ``n_classes > 0`` makes the flow class-conditional: every coupling's conditioner also sees the label.
 
     >>> ImageFlowConfig(channels=1, height=8, width=8, n_levels=17).latent_shapes()
     [(2, 4, 4), (2, 4, 4)]
@@ -422,8 +444,11 @@ class ImageFlowConfig:
     alpha: float = 0.05
     dequant: str = "uniform"
     dequant_hidden: int = 16
+    n_classes: int = 0
 
     def __post_init__(self) -> None:
+        if self.n_classes < 0 or self.n_classes == 1:
+            raise ValueError(f"n_classes must be 0 (unconditional) or at least 2, got {self.n_classes}")
         if self.dequant not in ("uniform", "variational"):
             raise ValueError(f"dequant must be 'uniform' or 'variational', got {self.dequant!r}")
         if self.n_scales < 1:
@@ -473,6 +498,7 @@ class _Scale(nn.Module):
             weight_norm=cfg.weight_norm,
             dropout=cfg.dropout,
             generator=generator,
+            n_classes=cfg.n_classes,
         )
         n_checker = cfg.n_final if last else cfg.n_checker
         self.checker = nn.ModuleList()
@@ -484,27 +510,27 @@ class _Scale(nn.Module):
             for i in range(cfg.n_channel):
                 self.channel.extend([ImageActNorm(4 * c), ChannelCoupling(4 * c, parity=i % 2, **kw)])
 
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
         log_det = x.new_zeros(x.shape[0])
         for layer in self.checker:
-            x, ld = layer(x)
+            x, ld = layer(x, context)
             log_det = log_det + ld
         if not self.last:
             x = squeeze(x)
             for layer in self.channel:
-                x, ld = layer(x)
+                x, ld = layer(x, context)
                 log_det = log_det + ld
         return x, log_det
 
-    def inverse(self, y: Tensor) -> tuple[Tensor, Tensor]:
+    def inverse(self, y: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
         log_det = y.new_zeros(y.shape[0])
         if not self.last:
             for layer in reversed(self.channel):
-                y, ld = layer.inverse(y)
+                y, ld = layer.inverse(y, context)
                 log_det = log_det + ld
             y = unsqueeze(y)
         for layer in reversed(self.checker):
-            y, ld = layer.inverse(y)
+            y, ld = layer.inverse(y, context)
             log_det = log_det + ld
         return y, log_det
 
@@ -520,6 +546,10 @@ class ImageRealNVP(nn.Module):
     The initial weights are a function of ``config`` and ``seed`` alone (one generator seeded with ``seed`` draws
     them, layer by layer); that generator then keeps drawing the dropout masks unless
     :meth:`set_dropout_generator` gives another.
+
+    A class-conditional flow (``config.n_classes > 0``) takes ``labels`` (ints ``0..n_classes-1``, one per image,
+    or one int for all) in :meth:`forward`, :meth:`encode`, :meth:`decode`, :meth:`log_prob`,
+    :meth:`bits_per_dim` and :meth:`sample`; :meth:`class_log_probs` scores an image under every class.
 
     >>> flow = ImageRealNVP(ImageFlowConfig(channels=1, height=8, width=8, n_levels=17, hidden=8))
     >>> x = torch.rand(2, 1, 8, 8)
@@ -565,13 +595,37 @@ class ImageRealNVP(nn.Module):
         a = self.config.alpha
         return (torch.sigmoid(y) - a) / (1.0 - 2.0 * a)
 
+    @property
+    def n_classes(self) -> int:
+        """Number of classes the flow is conditioned on (0: unconditional)."""
+        return self.config.n_classes
+
+    def _context(self, labels: Tensor | int | None, n: int, like: Tensor) -> Tensor | None:
+        """One-hot ``(n, n_classes)`` context from labels, with clear errors for a mismatch."""
+        k = self.config.n_classes
+        if k == 0:
+            if labels is not None:
+                raise ValueError("this flow is unconditional: it takes no labels")
+            return None
+        if labels is None:
+            raise ValueError(f"this flow is class-conditional: pass labels (integers 0..{k - 1}), one per image")
+        labels = torch.as_tensor(labels, device=like.device)
+        if labels.dim() == 0:
+            labels = labels.expand(n)
+        if labels.shape != (n,):
+            raise ValueError(f"expected {n} labels (one per image), got shape {tuple(labels.shape)}")
+        if labels.is_floating_point() or bool(((labels < 0) | (labels >= k)).any()):
+            raise ValueError(f"labels must be integers 0..{k - 1}, got {labels.unique().tolist()[:10]}")
+        return F.one_hot(labels.long(), k).to(like.dtype)
+
     # ---- the bijection
-    def forward(self, x: Tensor) -> tuple[list[Tensor], Tensor]:
+    def forward(self, x: Tensor, labels: Tensor | int | None = None) -> tuple[list[Tensor], Tensor]:
         """``x`` in ``[0, 1)`` -> (per-scale latents, ``log|det d latents / d x|`` per sample)."""
+        context = self._context(labels, x.shape[0], x)
         h, log_det = self._to_logit(x)
         latents = []
         for scale in self.scales:
-            h, ld = scale(h)
+            h, ld = scale(h, context)
             log_det = log_det + ld
             if not scale.last:
                 half = h.shape[1] // 2
@@ -580,11 +634,11 @@ class ImageRealNVP(nn.Module):
         latents.append(h)
         return latents, log_det
 
-    def encode(self, x: Tensor) -> list[Tensor]:
+    def encode(self, x: Tensor, labels: Tensor | int | None = None) -> list[Tensor]:
         """Per-scale latents of ``x`` (finest scale first); ``decode(encode(x)) == x`` to float precision."""
-        return self.forward(x)[0]
+        return self.forward(x, labels)[0]
 
-    def decode(self, latents: list[Tensor]) -> Tensor:
+    def decode(self, latents: list[Tensor], labels: Tensor | int | None = None) -> Tensor:
         """Images in ``[0, 1]`` from a list of per-scale latents shaped like :meth:`encode`'s output."""
         shapes = self.config.latent_shapes()
         if len(latents) != len(shapes):
@@ -593,17 +647,41 @@ class ImageRealNVP(nn.Module):
             if tuple(z.shape[1:]) != shape:
                 raise ValueError(f"latent shape {tuple(z.shape[1:])} does not match the model's {shape}")
         h = latents[-1]
+        context = self._context(labels, h.shape[0], h)
         for i in reversed(range(len(self.scales))):
             scale = self.scales[i]
             if not scale.last:
                 h = torch.cat([h, latents[i]], dim=1)
-            h, _ = scale.inverse(h)
+            h, _ = scale.inverse(h, context)
         return self._from_logit(h)
 
-    def log_prob(self, x: Tensor) -> Tensor:
-        """``log p(x)`` in nats per sample, the density on ``[0, 1)^D`` (all Jacobian terms included)."""
-        latents, log_det = self.forward(x)
+    def log_prob(self, x: Tensor, labels: Tensor | int | None = None) -> Tensor:
+        """``log p(x)`` (or ``log p(x | label)``) in nats per sample, the density on ``[0, 1)^D`` (all Jacobian
+        terms included)."""
+        latents, log_det = self.forward(x, labels)
         return sum(standard_normal_logprob(z) for z in latents) + log_det
+
+    def class_log_probs(self, x: Tensor) -> Tensor:
+        """``log p(x | y)`` for every class ``y``: shape ``(N, n_classes)`` (a class-conditional flow only)."""
+        if self.config.n_classes == 0:
+            raise ValueError("class_log_probs needs a class-conditional flow (n_classes > 0)")
+        n, k = x.shape[0], self.config.n_classes
+        repeated = x.repeat_interleave(k, dim=0)
+        labels = torch.arange(k, device=x.device).repeat(n)
+        return self.log_prob(repeated, labels).view(n, k)
+
+    def log_prob_marginal(self, x: Tensor, prior: Tensor | None = None) -> Tensor:
+        """``log p(x) = log sum_y prior(y) p(x | y)``: the class-conditional flow used as a mixture (uniform prior
+        by default). For an unconditional flow this is :meth:`log_prob`."""
+        if self.config.n_classes == 0:
+            return self.log_prob(x)
+        log_prior = _log_prior(prior, self.config.n_classes, x)
+        return torch.logsumexp(self.class_log_probs(x) + log_prior, dim=1)
+
+    def classify(self, x: Tensor, prior: Tensor | None = None) -> Tensor:
+        """Posterior ``log p(y | x)`` over the classes by Bayes' rule, ``(N, n_classes)``; argmax is the label."""
+        joint = self.class_log_probs(x) + _log_prior(prior, self.config.n_classes, x)
+        return joint - torch.logsumexp(joint, dim=1, keepdim=True)
 
     # ---- data <-> likelihood
     def dequantize(self, levels: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
@@ -621,10 +699,13 @@ class ImageRealNVP(nn.Module):
             u, log_q = self.dequantizer(levels, generator)
         return (levels.to(u.dtype) + u) / self.config.n_levels, log_q
 
-    def bits_per_dim(self, levels: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """Per-sample upper bound on ``-log2 P(levels) / D`` (module docstring); one dequantisation draw."""
+    def bits_per_dim(
+        self, levels: Tensor, generator: torch.Generator | None = None, labels: Tensor | int | None = None
+    ) -> Tensor:
+        """Per-sample upper bound on ``-log2 P(levels) / D`` (module docstring); one dequantisation draw.
+        A class-conditional flow needs ``labels`` (``P(levels | label)``)."""
         x, log_q = self.dequantize(levels, generator)
-        return bits_per_dim(self.log_prob(x) - log_q, self.config.dim, self.config.n_levels)
+        return bits_per_dim(self.log_prob(x, labels) - log_q, self.config.dim, self.config.n_levels)
 
     def quantize(self, x: Tensor) -> Tensor:
         """Images in ``[0, 1]`` -> integer levels ``0..K-1`` (the bin each value falls in)."""
@@ -644,19 +725,37 @@ class ImageRealNVP(nn.Module):
             for shape in self.config.latent_shapes()
         ]
 
-    def sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None) -> Tensor:
-        """``n`` images in ``[0, 1]`` decoded from latents at the given temperature."""
-        return self.decode(self.sample_latents(n, temperature, generator)).clamp(0.0, 1.0)
+    def sample(
+        self,
+        n: int,
+        temperature: float = 1.0,
+        generator: torch.Generator | None = None,
+        labels: Tensor | int | None = None,
+    ) -> Tensor:
+        """``n`` images in ``[0, 1]`` decoded from latents at the given temperature (of ``labels``' classes)."""
+        return self.decode(self.sample_latents(n, temperature, generator), labels).clamp(0.0, 1.0)
 
     @torch.no_grad()
-    def initialize(self, levels: Tensor, generator: torch.Generator | None = None) -> None:
+    def initialize(
+        self, levels: Tensor, generator: torch.Generator | None = None, labels: Tensor | int | None = None
+    ) -> None:
         """Data-dependent ImageActNorm initialisation: one pass over a batch, each one standardising its
         input."""
         for module in self.modules():
             if isinstance(module, ImageActNorm):
                 module._pending_init = True
         x, _ = self.dequantize(levels, generator)
-        self.forward(x)
+        self.forward(x, labels)
+
+
+def _log_prior(prior: Tensor | None, n_classes: int, like: Tensor) -> Tensor:
+    """``log prior`` as a ``(1, n_classes)`` row (uniform when ``prior`` is None); checks it sums to 1."""
+    if prior is None:
+        return torch.full((1, n_classes), -math.log(n_classes), dtype=like.dtype, device=like.device)
+    prior = torch.as_tensor(prior, dtype=like.dtype, device=like.device).reshape(1, -1)
+    if prior.shape[1] != n_classes or bool((prior < 0).any()) or abs(float(prior.sum()) - 1.0) > 1e-6:
+        raise ValueError(f"prior must be {n_classes} non-negative class probabilities summing to 1")
+    return torch.log(prior)
 
 
 def _randn(shape, generator: torch.Generator | None, device: torch.device, dtype: torch.dtype) -> Tensor:
@@ -683,7 +782,11 @@ def bits_per_dim(log_density: Tensor, dim: int, n_levels: int) -> Tensor:
 
 @torch.no_grad()
 def dataset_bits_per_dim(
-    model: ImageRealNVP, levels: np.ndarray | Tensor, seed: int = 0, batch_size: int = 250
+    model: ImageRealNVP,
+    levels: np.ndarray | Tensor,
+    seed: int = 0,
+    batch_size: int = 250,
+    labels: np.ndarray | Tensor | None = None,
 ) -> float:
     """Mean bits/dim of a whole split, deterministic: one dequantisation draw from a generator seeded.
 
@@ -693,6 +796,7 @@ def dataset_bits_per_dim(
     True
     """
     levels = torch.as_tensor(np.asarray(levels))
+    labels = None if labels is None else torch.as_tensor(np.asarray(labels))
     device = next(model.parameters()).device
     generator = torch.Generator(device=device).manual_seed(seed)
     was_training = model.training
@@ -700,9 +804,57 @@ def dataset_bits_per_dim(
     total = 0.0
     for start in range(0, len(levels), batch_size):
         batch = levels[start : start + batch_size].to(device)
-        total += float(model.bits_per_dim(batch, generator).double().sum())
+        batch_labels = None if labels is None else labels[start : start + batch_size].to(device)
+        total += float(model.bits_per_dim(batch, generator, batch_labels).double().sum())
     model.train(was_training)
     return total / len(levels)
+
+
+@torch.no_grad()
+def class_bits_per_dim(
+    model: ImageRealNVP, levels: np.ndarray | Tensor, seed: int = 0, batch_size: int = 50
+) -> np.ndarray:
+    """Bits/dim of every image under every class of a class-conditional flow: ``(N, n_classes)``.
+
+    One dequantisation draw per image (seeded, shared by the classes), so rows compare the classes on equal
+    terms: ``argmin`` over a row is the Bayes-rule label under a uniform prior, and
+    :func:`marginal_bits_per_dim` turns the rows into the mixture's (label-free) bits/dim.
+
+    >>> flow = ImageRealNVP(ImageFlowConfig(hidden=4, n_classes=3))
+    >>> class_bits_per_dim(flow, np.full((2, 1, 8, 8), 8, dtype=np.uint8)).shape
+    (2, 3)
+    """
+    levels = torch.as_tensor(np.asarray(levels))
+    k, dim = model.config.n_classes, model.config.dim
+    if k == 0:
+        raise ValueError("class_bits_per_dim needs a class-conditional flow (n_classes > 0)")
+    device = next(model.parameters()).device
+    generator = torch.Generator(device=device).manual_seed(seed)
+    was_training = model.training
+    model.eval()
+    rows = []
+    for start in range(0, len(levels), batch_size):
+        batch = levels[start : start + batch_size].to(device)
+        x, log_q = model.dequantize(batch, generator)
+        log_p = model.class_log_probs(x) - log_q[:, None]
+        rows.append(bits_per_dim(log_p, dim, model.config.n_levels).double().cpu())
+    model.train(was_training)
+    return torch.cat(rows).numpy()
+
+
+def marginal_bits_per_dim(class_bpd: np.ndarray, dim: int, prior: np.ndarray | None = None) -> np.ndarray:
+    """Per-image bits/dim of the class mixture ``sum_y prior(y) P(x | y)`` from :func:`class_bits_per_dim`'s rows.
+
+    >>> marginal_bits_per_dim(np.array([[1.0, 1.0]]), dim=64).round(4).tolist()  # two equal classes: no change
+    [1.0]
+    """
+    class_bpd = np.asarray(class_bpd, dtype=np.float64)
+    k = class_bpd.shape[1]
+    prior = np.full(k, 1.0 / k) if prior is None else np.asarray(prior, dtype=np.float64)
+    log_joint = -class_bpd * dim * math.log(2.0) + np.log(prior)[None, :]
+    peak = log_joint.max(axis=1, keepdims=True)
+    log_marginal = (peak + np.log(np.exp(log_joint - peak).sum(axis=1, keepdims=True)))[:, 0]
+    return -log_marginal / (dim * math.log(2.0))
 
 
 def baseline_bits_per_dim(train: np.ndarray, test: np.ndarray, n_levels: int, smoothing: float = 0.5) -> dict:
@@ -728,7 +880,9 @@ def baseline_bits_per_dim(train: np.ndarray, test: np.ndarray, n_levels: int, sm
 
 # ---------------------------------------------------------------------------------------------- exploring
 @torch.no_grad()
-def round_trip(model: ImageRealNVP, levels: np.ndarray | Tensor, seed: int = 0) -> dict:
+def round_trip(
+    model: ImageRealNVP, levels: np.ndarray | Tensor, seed: int = 0, labels: np.ndarray | Tensor | int | None = None
+) -> dict:
     """Encode held-out images (dequantised with a seeded draw), decode them back, measure the error.
 
     Returns ``x``, the reconstruction ``x_rec`` (both ``(N, C, H, W)`` in ``[0, 1)``), ``max_abs_error`` over
@@ -742,8 +896,9 @@ def round_trip(model: ImageRealNVP, levels: np.ndarray | Tensor, seed: int = 0) 
     levels = torch.as_tensor(np.asarray(levels))
     generator = torch.Generator().manual_seed(seed)
     x, log_q = model.dequantize(levels, generator)
-    latents, log_det = model.forward(x)
-    x_rec = model.decode(latents)
+    labels = None if labels is None else torch.as_tensor(np.asarray(labels))
+    latents, log_det = model.forward(x, labels)
+    x_rec = model.decode(latents, labels)
     log_p = sum(standard_normal_logprob(z) for z in latents) + log_det
     bpd = bits_per_dim(log_p - log_q, model.config.dim, model.config.n_levels)
     return {
@@ -756,7 +911,7 @@ def round_trip(model: ImageRealNVP, levels: np.ndarray | Tensor, seed: int = 0) 
 
 
 @torch.no_grad()
-def interpolate(model: ImageRealNVP, xa: Tensor, xb: Tensor, steps: int = 8) -> Tensor:
+def interpolate(model: ImageRealNVP, xa: Tensor, xb: Tensor, steps: int = 8, label: int | None = None) -> Tensor:
     """Decode ``steps`` points on the straight line between the latents of two images ``(C, H, W)``.
 
     Every scale's latent is interpolated linearly; the ends reproduce ``xa`` and ``xb``.
@@ -767,9 +922,9 @@ def interpolate(model: ImageRealNVP, xa: Tensor, xb: Tensor, steps: int = 8) -> 
     >>> path.shape, round(float(path[0].mean()), 4), round(float(path[-1].mean()), 4)
     (torch.Size([5, 1, 8, 8]), 0.2, 0.6)
     """
-    za, zb = model.encode(xa[None]), model.encode(xb[None])
+    za, zb = model.encode(xa[None], label), model.encode(xb[None], label)
     t = torch.linspace(0.0, 1.0, steps).view(-1, 1, 1, 1)
-    return model.decode([(1 - t) * a + t * b for a, b in zip(za, zb, strict=True)]).clamp(0.0, 1.0)
+    return model.decode([(1 - t) * a + t * b for a, b in zip(za, zb, strict=True)], label).clamp(0.0, 1.0)
 
 
 @torch.no_grad()
@@ -780,6 +935,7 @@ def resample_scale(
     n: int,
     temperature: float = 1.0,
     generator: torch.Generator | None = None,
+    label: int | None = None,
 ) -> Tensor:
     """``n`` variants of one image ``(C, H, W)``: redraw the latents of one scale, keep all others.
 
@@ -789,8 +945,8 @@ def resample_scale(
     >>> resample_scale(flow, torch.rand(1, 8, 8), scale=1, n=3).shape
     torch.Size([3, 1, 8, 8])
     """
-    latents = [z.expand(n, *z.shape[1:]).clone() for z in model.encode(x[None])]
+    latents = [z.expand(n, *z.shape[1:]).clone() for z in model.encode(x[None], label)]
     if not 0 <= scale < len(latents):
         raise ValueError(f"scale must be in 0..{len(latents) - 1}, got {scale}")
     latents[scale] = model.sample_latents(n, temperature, generator)[scale]
-    return model.decode(latents).clamp(0.0, 1.0)
+    return model.decode(latents, label).clamp(0.0, 1.0)
