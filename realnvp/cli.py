@@ -45,6 +45,8 @@ def cmd_train_2d(args: argparse.Namespace) -> int:
         scale=args.scale,
         mask=args.mask,
         norm=args.norm,
+        spline_bins=args.spline_bins,
+        tail_bound=args.tail_bound,
     )
     optim = OptimConfig(
         optimizer=args.optimizer,
@@ -64,7 +66,8 @@ def cmd_train_2d(args: argparse.Namespace) -> int:
         device=args.device,
     )
     _progress(
-        f"train-2d: {args.dataset} (noise {args.noise}, n {args.n_points}, seed {args.seed}), {args.n_layers} layers, "
+        f"train-2d: {args.dataset} (noise {args.noise}, n {args.n_points}, seed {args.seed}), {args.n_layers} "
+        f"{args.coupling} layers, "
         f"hidden {args.hidden_dims}, batch {args.batch_size}, lr {args.lr} ({args.schedule}), {args.steps} steps"
     )
     start = time.perf_counter()
@@ -151,6 +154,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scale", default="tanh", choices=SCALES)
     p.add_argument("--mask", default="alternate", choices=MASKS)
     p.add_argument("--norm", default="none", choices=NORMS)
+    p.add_argument("--spline-bins", dest="spline_bins", type=int, default=8, help="bins per spline (--coupling spline)")
+    p.add_argument(
+        "--tail-bound", dest="tail_bound", type=float, default=3.0, help="splines act on [-B, B] (--coupling spline)"
+    )
     p.add_argument("--optimizer", default="adam", choices=OPTIMIZERS)
     p.add_argument("--batch-size", "--batch", dest="batch_size", type=int, default=256)
     p.add_argument("--lr", type=float, default=3e-3)

@@ -8,6 +8,7 @@ no layer ever gathers with a boolean mask or writes into a clone: that is what m
   Dinh et al. 2017); ``log|det J| = sum(s)``.
 - :class:`AdditiveCoupling` — ``y = x + t(c)`` (NICE, Dinh et al. 2015); volume preserving.
 - :class:`Permute` — a fixed random permutation across both halves (zero log-det).
+- ``"spline"`` couplings (monotone rational-quadratic splines, Neural Spline Flows) live in :mod:`realnvp.spline`.
 
 Randomness is explicit: every random draw (initial weights, permutations) takes a ``torch.Generator``. Nothing
 here reads or seeds torch's process-wide generator, so flows built on several threads at once (Streamlit sessions
@@ -38,7 +39,7 @@ __all__ = [
 
 MASKS = ("alternate", "parity", "random")
 SCALES = ("tanh", "softplus", "exp")
-COUPLINGS = ("affine", "additive")
+COUPLINGS = ("affine", "additive", "spline")  # "spline": realnvp.spline.SplineCoupling
 
 
 def fresh_generator(device: str | torch.device | None = None) -> torch.Generator:

@@ -28,6 +28,7 @@ from realnvp.coupling import (
     partition,
 )
 from realnvp.norm import NORMS, ActNorm, BatchNormFlow
+from realnvp.spline import SplineCoupling
 
 __all__ = ["FlowConfig", "RealNVP", "Trace"]
 
@@ -51,6 +52,8 @@ class FlowConfig:
     mask: str = "alternate"
     norm: str = "none"
     seed: int = 0
+    spline_bins: int = 8  # coupling="spline": bins per spline
+    tail_bound: float = 3.0  # coupling="spline": the spline acts on [-tail_bound, tail_bound], identity outside
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden_dims", tuple(int(h) for h in self.hidden_dims))
@@ -71,6 +74,10 @@ class FlowConfig:
                 problems.append(f"{name} {value!r} is not one of {', '.join(accepted)}")
         if not self.scale_bound > 0:
             problems.append(f"scale_bound must be > 0 (got {self.scale_bound!r})")
+        if not (isinstance(self.spline_bins, int) and 2 <= self.spline_bins <= 64):
+            problems.append(f"spline_bins must be an integer from 2 to 64 (got {self.spline_bins!r})")
+        if not (isinstance(self.tail_bound, int | float) and 0 < self.tail_bound <= 100):
+            problems.append(f"tail_bound must be a number in (0, 100] (got {self.tail_bound!r})")
         if problems:
             raise ValueError("invalid flow configuration: " + "; ".join(problems))
 
@@ -109,7 +116,9 @@ class RealNVP(nn.Module):
 
     Layers alternate which half of the coordinates they transform (``mask``: ``"alternate"`` halves, ``"parity"``
     even/odd coordinates, or ``"random"`` fixed permutations), optionally with a normalisation layer after each
-    coupling (``norm``: ``"actnorm"`` or ``"batchnorm"``).
+    coupling (``norm``: ``"actnorm"`` or ``"batchnorm"``). ``coupling`` is ``"affine"`` (RealNVP), ``"additive"``
+    (NICE) or ``"spline"`` (rational-quadratic splines with ``spline_bins`` bins on ``[-tail_bound, tail_bound]``,
+    :class:`~realnvp.spline.SplineCoupling`; ``scale`` is then unused).
 
     >>> flow = RealNVP(2, n_layers=4, hidden_dims=(32, 32))
     >>> x = torch.randn(10, 2)
@@ -130,9 +139,13 @@ class RealNVP(nn.Module):
         mask: str = "alternate",
         norm: str = "none",
         seed: int = 0,
+        spline_bins: int = 8,
+        tail_bound: float = 3.0,
     ):
         super().__init__()
-        self.config = FlowConfig(dim, n_layers, tuple(hidden_dims), coupling, scale, scale_bound, mask, norm, seed)
+        self.config = FlowConfig(
+            dim, n_layers, tuple(hidden_dims), coupling, scale, scale_bound, mask, norm, seed, spline_bins, tail_bound
+        )
         index_a, index_b = partition(dim, mask)
         self.register_buffer("index_a", index_a)
         self.register_buffer("index_b", index_b)
@@ -153,6 +166,16 @@ class RealNVP(nn.Module):
                     transform_b=transform_b,
                     scale=scale,
                     scale_bound=scale_bound,
+                    generator=generator,
+                )
+            elif coupling == "spline":
+                layer = SplineCoupling(
+                    dim_a,
+                    dim_b,
+                    hidden_dims,
+                    transform_b=transform_b,
+                    bins=spline_bins,
+                    tail_bound=tail_bound,
                     generator=generator,
                 )
             else:
@@ -270,7 +293,7 @@ class RealNVP(nn.Module):
         return Trace(states, log_dets, kinds, transformed, direction)
 
     def _transformed_coordinates(self, layer: nn.Module) -> list[int]:
-        if isinstance(layer, AffineCoupling | AdditiveCoupling):
+        if isinstance(layer, AffineCoupling | AdditiveCoupling | SplineCoupling):
             return (self.index_b if layer.transform_b else self.index_a).tolist()
         return []
 

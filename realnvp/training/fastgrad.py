@@ -75,6 +75,8 @@ def supports(model: nn.Module) -> bool:
 
     >>> supports(RealNVP(2, 4)), supports(RealNVP(2, 4, norm="actnorm")), supports(RealNVP(4, 2, mask="random"))
     (True, False, False)
+    >>> supports(RealNVP(2, 4, coupling="spline"))  # no hand-written spline gradient: autograd
+    False
     """
     if type(model) is not RealNVP:
         return False
