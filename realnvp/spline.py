@@ -34,22 +34,10 @@ def _softplus_offset(eps: float) -> float:
     return math.log(math.expm1(1.0 - eps))
 
 
-def _knots(raw: Tensor, bound: float, min_size: float) -> tuple[Tensor, Tensor]:
-    """Softmax bin sizes with a minimum, laid out on ``[-bound, bound]``: ``(knot positions (…, K+1), sizes (…, K))``."""
-    k = raw.shape[-1]
-    sizes = min_size + (1 - min_size * k) * torch.softmax(raw, dim=-1)
-    knots = F.pad(torch.cumsum(sizes, dim=-1), (1, 0))
-    knots = 2 * bound * knots - bound
-    # pin the ends exactly (the cumulative sum may miss 1 by a rounding error)
-    knots = torch.cat(
-        [
-            knots.new_full(knots.shape[:-1] + (1,), -bound),
-            knots[..., 1:-1],
-            knots.new_full(knots.shape[:-1] + (1,), bound),
-        ],
-        dim=-1,
-    )
-    return knots, knots[..., 1:] - knots[..., :-1]
+def _softmax(raw: Tensor) -> Tensor:
+    # torch.softmax over a last dimension of a few bins is several times slower on CPU than this
+    e = (raw - raw.amax(dim=-1, keepdim=True)).exp()
+    return e / e.sum(dim=-1, keepdim=True)
 
 
 def rational_quadratic_spline(
@@ -60,39 +48,51 @@ def rational_quadratic_spline(
     *,
     tail_bound: float = 3.0,
     inverse: bool = False,
-    min_bin_width: float = 1e-3,
-    min_bin_height: float = 1e-3,
+    min_bin_size: float = 1e-3,
     min_derivative: float = 1e-3,
 ) -> tuple[Tensor, Tensor]:
     """Apply the elementwise spline (or its inverse) to ``x``; returns ``(y, log|g'|)`` elementwise.
 
     ``raw_widths``, ``raw_heights`` have shape ``x.shape + (K,)`` and ``raw_derivatives`` ``x.shape + (K - 1,)``
-    (unnormalised conditioner outputs). Outside ``[-tail_bound, tail_bound]`` it is the identity (log-det 0).
+    (unnormalised conditioner outputs). Bin widths and heights are at least ``min_bin_size`` of the interval,
+    derivatives at least ``min_derivative``. Outside ``[-tail_bound, tail_bound]`` it is the identity (log-det 0).
 
     >>> x = torch.linspace(-4, 4, 9)
     >>> y, ld = rational_quadratic_spline(x, torch.zeros(9, 8), torch.zeros(9, 8), torch.zeros(9, 7))
     >>> torch.allclose(y, x, atol=1e-6), bool(ld.abs().max() < 1e-6)  # zero raw outputs: the identity
     (True, True)
     """
+    raw_sizes = torch.stack([raw_widths, raw_heights], dim=-2)
+    return _spline(x, raw_sizes, raw_derivatives, tail_bound, inverse, min_bin_size, min_derivative)
+
+
+def _spline(
+    x: Tensor,
+    raw_sizes: Tensor,
+    raw_derivatives: Tensor,
+    tail_bound: float,
+    inverse: bool,
+    min_bin_size: float,
+    min_derivative: float,
+) -> tuple[Tensor, Tensor]:
+    """The spline on ``raw_sizes`` of shape ``x.shape + (2, K)`` (widths then heights): few, batched operations."""
     bound = float(tail_bound)
+    k = raw_sizes.shape[-1]
     inside = (x >= -bound) & (x <= bound)
     # the spline is evaluated everywhere on clamped inputs and discarded outside: no boolean gathers, and no
     # NaN from an out-of-range input can leak into the gradient through torch.where
     xc = x.clamp(-bound, bound)
-    cum_w, widths = _knots(raw_widths, bound, min_bin_width)
-    cum_h, heights = _knots(raw_heights, bound, min_bin_height)
+    # bin sizes (a softmax with a floor) as fractions of [-B, B], and the knots: the first is -B exactly, the last
+    # B up to rounding
+    sizes = (2 * bound) * (min_bin_size + (1 - min_bin_size * k) * _softmax(raw_sizes))
+    knots = F.pad(torch.cumsum(sizes, dim=-1), (1, 0)) - bound  # (..., 2, K + 1): x-knots, y-knots
     interior = min_derivative + F.softplus(raw_derivatives + _softplus_offset(min_derivative))
-    derivatives = F.pad(interior, (1, 1), value=1.0)
-
-    knots = cum_h if inverse else cum_w
-    # the bin each input falls in: the number of interior knots at or below it
-    idx = (xc[..., None] >= knots[..., 1:-1]).sum(dim=-1, keepdim=True)
-
-    def pick(t: Tensor) -> Tensor:
-        return t.gather(-1, idx)[..., 0]
-
-    x_k, w_k, y_k, h_k = pick(cum_w), pick(widths), pick(cum_h), pick(heights)
-    d_k, d_k1 = pick(derivatives), pick(derivatives[..., 1:])
+    derivatives = F.pad(interior, (1, 1), value=1.0).unsqueeze(-2)  # boundary derivatives 1
+    # the bin each input falls in: the number of interior knots at or below it (x-knots forward, y-knots inverse)
+    idx = (xc[..., None] >= knots[..., 1 if inverse else 0, 1:-1]).sum(dim=-1, keepdim=True)
+    # one gather for every per-bin quantity: knot positions, sizes, left and right derivatives
+    table = torch.cat([knots[..., :-1], sizes, derivatives[..., :-1], derivatives[..., 1:]], dim=-2)
+    x_k, y_k, w_k, h_k, d_k, d_k1 = table.gather(-1, idx[..., None, :].expand(*idx.shape[:-1], 6, 1))[..., 0].unbind(-1)
     delta = h_k / w_k
     slack = d_k + d_k1 - 2 * delta
 
@@ -100,18 +100,19 @@ def rational_quadratic_spline(
         xi = (xc - x_k) / w_k
         xi1 = xi * (1 - xi)
         denominator = delta + slack * xi1
-        y = y_k + h_k * (delta * xi.square() + d_k * xi1) / denominator
+        y = y_k + h_k * (delta * xi * xi + d_k * xi1) / denominator
     else:
         dy = xc - y_k
         a = h_k * (delta - d_k) + dy * slack
         b = h_k * d_k - dy * slack
         c = -delta * dy
-        disc = (b.square() - 4 * a * c).clamp_min(0.0)
+        disc = (b * b - 4 * a * c).clamp_min(0.0)
         xi = (2 * c) / (-b - disc.sqrt())
         xi1 = xi * (1 - xi)
         denominator = delta + slack * xi1
         y = x_k + xi * w_k
-    derivative_numerator = delta.square() * (d_k1 * xi.square() + 2 * delta * xi1 + d_k * (1 - xi).square())
+    one_minus = 1 - xi
+    derivative_numerator = delta * delta * (d_k1 * xi * xi + 2 * delta * xi1 + d_k * one_minus * one_minus)
     log_abs = derivative_numerator.log() - 2 * denominator.log()
     if inverse:
         log_abs = -log_abs
@@ -145,8 +146,7 @@ class SplineCoupling(nn.Module):
         transform_b: bool = True,
         bins: int = 8,
         tail_bound: float = 3.0,
-        min_bin_width: float = 1e-3,
-        min_bin_height: float = 1e-3,
+        min_bin_size: float = 1e-3,
         min_derivative: float = 1e-3,
         generator: torch.Generator | None = None,
     ):
@@ -155,15 +155,12 @@ class SplineCoupling(nn.Module):
             raise ValueError(f"bins must be an integer >= 2, got {bins!r}")
         if not tail_bound > 0:
             raise ValueError(f"tail_bound must be > 0, got {tail_bound!r}")
-        if not (0 < min_bin_width * bins < 1 and 0 < min_bin_height * bins < 1):
-            raise ValueError(
-                f"the minimum bin sizes times bins must lie in (0, 1), got {min_bin_width}, {min_bin_height}"
-            )
+        if not 0 < min_bin_size * bins < 1:
+            raise ValueError(f"min_bin_size times bins must lie in (0, 1), got {min_bin_size} × {bins}")
         self.transform_b = transform_b
         self.bins = int(bins)
         self.tail_bound = float(tail_bound)
-        self.min_bin_width = float(min_bin_width)
-        self.min_bin_height = float(min_bin_height)
+        self.min_bin_size = float(min_bin_size)
         self.min_derivative = float(min_derivative)
         d_cond, d_trans = (dim_a, dim_b) if transform_b else (dim_b, dim_a)
         self.d_trans = d_trans
@@ -177,19 +174,17 @@ class SplineCoupling(nn.Module):
 
     def transform(self, cond: Tensor, x: Tensor, inverse: bool = False) -> tuple[Tensor, Tensor]:
         """The transformed half ``g(x | cond)`` (or ``g⁻¹``) and its per-sample log|det J|."""
-        w, h, d = self.spline_parameters(cond)
-        y, log_abs = rational_quadratic_spline(
-            x,
-            w,
-            h,
-            d,
-            tail_bound=self.tail_bound,
-            inverse=inverse,
-            min_bin_width=self.min_bin_width,
-            min_bin_height=self.min_bin_height,
-            min_derivative=self.min_derivative,
-        )
+        y, log_abs = self.elementwise(cond, x, inverse)
         return y, log_abs.sum(dim=1)
+
+    def elementwise(self, cond: Tensor, x: Tensor, inverse: bool = False) -> tuple[Tensor, Tensor]:
+        """``g(x | cond)`` (or ``g⁻¹``) and ``log|g'|`` for every transformed coordinate, shape ``(n, d)`` each."""
+        raw = self.net(cond).reshape(cond.shape[0], self.d_trans, 3 * self.bins - 1)
+        k = self.bins
+        raw_sizes = raw[..., : 2 * k].reshape(cond.shape[0], self.d_trans, 2, k)
+        return _spline(
+            x, raw_sizes, raw[..., 2 * k :], self.tail_bound, inverse, self.min_bin_size, self.min_derivative
+        )
 
     def forward(self, a: Tensor, b: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         cond, x = (a, b) if self.transform_b else (b, a)
