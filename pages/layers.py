@@ -218,7 +218,10 @@ def layer_and_point(trainer: Trainer, model_key: tuple, data_points, density: la
     )
     c1, c2 = st.columns(2)
     with c1:
-        if info.is_coupling:
+        if info.kind == "SplineCoupling":
+            curves = layers.layer_spline_curves(model, k, points=data_points)
+            st.plotly_chart(plots.spline_curves_figure(curves), key="layers-spline-curves")
+        elif info.is_coupling:
             curves = layers.layer_scale_shift_curves(model, k, 200, points=data_points)
             st.plotly_chart(plots.scale_shift_figure(curves), key="layers-st-curves")
         else:
@@ -281,7 +284,20 @@ def layer_and_point(trainer: Trainer, model_key: tuple, data_points, density: la
             rf"+ ({breakdown.standardizer_log_det:.4f})\end{{aligned}}"
         )
         step = breakdown.steps[k]
-        if info.is_coupling:
+        if info.kind == "SplineCoupling":
+            i, j = info.kept[0], info.transformed[0]
+            st.markdown(
+                f"Layer {k + 1} keeps x{'₁₂'[i]} = {step.before[i]:.4f} (x_A) and moves x{'₁₂'[j]} (x_B) through a "
+                "monotone rational-quadratic spline whose bins the network draws from x_A (identity beyond the tail "
+                "bound); its inverse solves a quadratic in the bin, and its log-det is the log-slope at this point:"
+            )
+            st.latex(
+                r"\begin{aligned}x'_B &= g(x_B \mid x_A) \\"
+                rf"{step.after[j]:.4f} &= g({step.before[j]:.4f} \mid {step.before[i]:.4f}) \\[6pt]"
+                rf"\log\lvert\det J_{{{k + 1}}}\rvert &= \log g'(x_B \mid x_A) = {step.log_det:.4f}"
+                r"\end{aligned}"
+            )
+        elif info.is_coupling:
             i, j = info.kept[0], info.transformed[0]
             s, t = float(step.s[0]), float(step.t[0])
             st.markdown(

@@ -21,6 +21,7 @@ from playground.views.layers import (
     LikelihoodBreakdown,
     LogDetGrid,
     ScaleShiftCurves,
+    SplineCurves,
     square_bounds,
 )
 
@@ -28,6 +29,7 @@ __all__ = [
     "PLAY_BUTTON_STYLE",
     "build_animation_figure",
     "scale_shift_figure",
+    "spline_curves_figure",
     "log_det_heatmap_figure",
     "layer_log_det_bar_figure",
     "breakdown_waterfall_figure",
@@ -251,6 +253,66 @@ def scale_shift_figure(curves: ScaleShiftCurves, uirevision: str = "layers-st") 
     fig.update_annotations(font=dict(size=13))
     _layout(fig, f"Layer {curves.layer_index + 1}: scale and shift as functions of {kept}", uirevision, height=480)
     fig.update_layout(showlegend=False)
+    return fig
+
+
+def spline_curves_figure(curves: SplineCurves, uirevision: str = "layers-spline") -> go.Figure:
+    """A spline coupling's map of the moved coordinate, one curve per kept value, over the identity it leaves
+    outside ``±tail_bound``; with where the layer's input points sit along the moved coordinate.
+
+    >>> from realnvp import RealNVP
+    >>> from playground.views.layers import layer_spline_curves
+    >>> fig = spline_curves_figure(layer_spline_curves(RealNVP(2, n_layers=2, coupling="spline"), 0, n_curves=3))
+    >>> len(fig.data)
+    4
+    """
+    kept, moved = _coord_name(curves.kept[0]), _coord_name(curves.transformed[0])
+    rows = 2 if curves.inputs is not None else 1
+    titles = [f"{moved}′ = g({moved} | {kept}): slope > 1 stretches, < 1 squeezes"]
+    if rows == 2:
+        titles.append(f"where the points entering this layer sit along {moved}")
+    fig = make_subplots(
+        rows=rows,
+        cols=1,
+        shared_xaxes=True,
+        row_heights=[0.82, 0.18] if rows == 2 else [1.0],
+        subplot_titles=titles,
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=curves.moved_values,
+            y=curves.moved_values,
+            name="identity",
+            line=dict(color="grey", width=1, dash="dot"),
+        ),
+        row=1,
+        col=1,
+    )
+    n = len(curves.kept_values)
+    for i, c in enumerate(curves.kept_values):
+        shade = int(40 + 180 * i / max(n - 1, 1))
+        fig.add_trace(
+            go.Scatter(
+                x=curves.moved_values,
+                y=curves.outputs[i],
+                name=f"{kept} = {c:.2f}",
+                line=dict(color=f"rgb({shade}, {90 + shade // 3}, {230 - shade})", width=3),
+            ),
+            row=1,
+            col=1,
+        )
+    for edge in (-curves.tail_bound, curves.tail_bound):
+        fig.add_vline(x=edge, line=dict(color="grey", width=1, dash="dash"))
+    if rows == 2:
+        fig.add_trace(
+            go.Histogram(x=curves.inputs, nbinsx=60, marker=dict(color="rgba(90,90,90,0.5)"), name="points"),
+            row=2,
+            col=1,
+        )
+        fig.update_yaxes(showticklabels=False, row=2, col=1)
+    fig.update_xaxes(title_text=f"moved coordinate {moved} (layer input); dashed: ±tail bound", row=rows, col=1)
+    fig.update_annotations(font=dict(size=13))
+    _layout(fig, f"Layer {curves.layer_index + 1}: the spline at a few values of {kept}", uirevision, height=480)
     return fig
 
 

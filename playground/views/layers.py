@@ -5,7 +5,8 @@ Every quantity here is exact, read off the flow itself, so it can be checked aga
 - :func:`animation_frames` — every layer's intermediate points (plus a carried grid of lines) with linear
   in-between frames, in the density (data → latent) or sampling (latent → data) direction.
 - :func:`layer_scale_shift_curves` and :func:`layer_log_det_grid` — what one coupling layer does: its log-scale
-  ``s`` and shift ``t`` as functions of the kept coordinate, and its log|det J| over the plane.
+  ``s`` and shift ``t`` as functions of the kept coordinate, and its log|det J| over the plane;
+  :func:`layer_spline_curves` — a spline coupling's map of the moved coordinate at a few kept values.
 - :func:`likelihood_breakdown` — ``log p(x) = log N(z; 0, I) + Σ_k log|det J_k| + log|det S|`` term by term, in
   the data's original units (``S`` is the trainer's standardisation).
 - :func:`round_trip_errors` — ``max |f⁻¹(f(x)) − x|`` for the whole flow and per layer.
@@ -33,6 +34,7 @@ from realnvp import datasets
 from realnvp.coupling import AdditiveCoupling, AffineCoupling, Permute
 from realnvp.flow import FlowConfig, RealNVP, base_log_prob
 from realnvp.norm import ActNorm, BatchNormFlow
+from realnvp.spline import SplineCoupling
 from realnvp.training import OptimConfig, Trainer
 
 __all__ = [
@@ -51,6 +53,8 @@ __all__ = [
     "animation_frames",
     "ScaleShiftCurves",
     "layer_scale_shift_curves",
+    "SplineCurves",
+    "layer_spline_curves",
     "LogDetGrid",
     "layer_log_det_grid",
     "mean_layer_log_dets",
@@ -248,7 +252,7 @@ def describe_layers(model: RealNVP) -> list[LayerInfo]:
     out = []
     for k, layer in enumerate(model.layers):
         kind = type(layer).__name__
-        if isinstance(layer, AffineCoupling | AdditiveCoupling):
+        if isinstance(layer, AffineCoupling | AdditiveCoupling | SplineCoupling):
             kept, moved = (index_a, index_b) if layer.transform_b else (index_b, index_a)
             label = f"{k + 1} · {kind}: keeps {', '.join(map(_coord, kept))}, moves {', '.join(map(_coord, moved))}"
             out.append(LayerInfo(k, kind, True, tuple(kept), tuple(moved), label))
@@ -279,9 +283,13 @@ def layer_inputs(model: RealNVP, points: Any, layer_index: int) -> np.ndarray:
         return _numpy(_layer_inputs(model, _tensor(model, _check_points(points, model.dim)), k))
 
 
-def _scale_shift(model: RealNVP, layer: nn.Module, state: Tensor) -> tuple[Tensor, Tensor]:
+def _scale_shift(model: RealNVP, layer: nn.Module, state: Tensor) -> tuple[Tensor, Tensor | None]:
+    """``(s, t)`` a coupling applies at ``state``; for a spline, ``s`` is its local log-slope ``log g'`` and ``t`` None."""
     a, b = model.split(state)
-    return layer.log_scale_shift(a if layer.transform_b else b)
+    cond, moved = (a, b) if layer.transform_b else (b, a)
+    if isinstance(layer, SplineCoupling):
+        return layer.elementwise(cond, moved)[1], None
+    return layer.log_scale_shift(cond)
 
 
 # -- the animation ---------------------------------------------------------------------------------------------------
@@ -442,6 +450,8 @@ def layer_scale_shift_curves(
     if len(info.kept) != 1:
         raise ValueError(f"s and t are curves only when one coordinate is kept (dim 2); this layer keeps {info.kept}")
     layer = model.layers[k]
+    if isinstance(layer, SplineCoupling):
+        raise ValueError(f"layer {k + 1} is a spline coupling: it has no s(·) and t(·); see layer_spline_curves")
     inputs = None
     with evaluating(model):
         if points is not None:
@@ -458,6 +468,60 @@ def layer_scale_shift_curves(
             values = np.asarray(grid, dtype=np.float64).reshape(-1)
         s, t = layer.log_scale_shift(_tensor(model, values[:, None]))
     return ScaleShiftCurves(k, info.kept, info.transformed, values, _numpy(s), _numpy(t), inputs)
+
+
+@dataclass
+class SplineCurves:
+    """A spline coupling's map ``x'_B = g(x_B | x_A)`` of the moved coordinate, at a few values of the kept one.
+
+    ``kept_values`` has shape ``(m,)``, ``moved_values`` ``(n,)``; ``outputs[i, j]`` is ``g(moved_values[j] |
+    kept_values[i])`` (one moved coordinate: a 2-D flow). Outside ``±tail_bound`` the map is the identity.
+    ``inputs`` (optional) are the moved coordinate of the points entering the layer, for a rug.
+    """
+
+    layer_index: int
+    kept: tuple[int, ...]
+    transformed: tuple[int, ...]
+    kept_values: np.ndarray
+    moved_values: np.ndarray
+    outputs: np.ndarray
+    tail_bound: float
+    inputs: np.ndarray | None = None
+
+
+def layer_spline_curves(
+    model: RealNVP, layer_index: int, points: Any | None = None, n_curves: int = 5, resolution: int = 241
+) -> SplineCurves:
+    """``g(· | c)`` of spline coupling ``model.layers[layer_index]`` over ``±1.2 × tail_bound``, for ``n_curves``
+    kept values ``c``: quantiles (5 % … 95 %) of where ``points`` (model space) enter the layer, else ``[-2, 2]``.
+
+    >>> curves = layer_spline_curves(RealNVP(2, n_layers=2, coupling="spline"), 0, n_curves=3, resolution=7)
+    >>> curves.outputs.shape, bool(np.allclose(curves.outputs, curves.moved_values, atol=1e-5))  # identity at first
+    ((3, 7), True)
+    """
+    k = _check_layer(model, layer_index)
+    info = describe_layers(model)[k]
+    layer = model.layers[k]
+    if not isinstance(layer, SplineCoupling):
+        raise ValueError(f"layer {k + 1} is a {info.kind}, not a spline coupling")
+    if len(info.kept) != 1:
+        raise ValueError(
+            f"the spline is a curve only when one coordinate is kept (dim 2); this layer keeps {info.kept}"
+        )
+    bound = layer.tail_bound
+    moved = np.linspace(-1.2 * bound, 1.2 * bound, int(resolution))
+    inputs = None
+    kept_values = np.linspace(-2.0, 2.0, int(n_curves))
+    with evaluating(model):
+        if points is not None:
+            state = _numpy(_layer_inputs(model, _tensor(model, _check_points(points, model.dim)), k))
+            if len(state):
+                kept_values = np.quantile(state[:, info.kept[0]], np.linspace(0.05, 0.95, int(n_curves)))
+                inputs = state[:, info.transformed[0]].astype(np.float64)
+        cond = _tensor(model, np.repeat(kept_values, len(moved))[:, None])
+        x = _tensor(model, np.tile(moved, len(kept_values))[:, None])
+        y = _numpy(layer.elementwise(cond, x)[0]).astype(np.float64).reshape(len(kept_values), len(moved))
+    return SplineCurves(k, info.kept, info.transformed, kept_values, moved, y, bound, inputs)
 
 
 @dataclass
@@ -525,7 +589,8 @@ def mean_layer_log_dets(model: RealNVP, points: Any) -> np.ndarray:
 @dataclass
 class LayerStep:
     """What layer ``index`` did to one point: its position before and after, its log|det J|, and for couplings
-    the log-scale ``s`` and shift ``t`` it applied to the moved coordinates."""
+    the log-scale ``s`` and shift ``t`` it applied to the moved coordinates (a spline coupling: ``s`` is its local
+    log-slope ``log g'`` at the point, ``t`` is None)."""
 
     index: int
     label: str
@@ -624,7 +689,8 @@ def likelihood_breakdown(model: RealNVP, standardizer: Any | None, point: Any) -
             s = t = None
             if info.is_coupling:
                 s_k, t_k = _scale_shift(model, layer, trace.states[k])
-                s, t = _numpy(s_k[0]).astype(np.float64), _numpy(t_k[0]).astype(np.float64)
+                s = _numpy(s_k[0]).astype(np.float64)
+                t = None if t_k is None else _numpy(t_k[0]).astype(np.float64)
             steps.append(
                 LayerStep(
                     index=k,

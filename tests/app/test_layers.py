@@ -25,6 +25,7 @@ CONFIGS = [
     dict(mask="random", norm="actnorm"),
     dict(norm="batchnorm", scale="exp"),
     dict(coupling="additive"),
+    dict(coupling="spline", mask="parity"),
 ]
 
 
@@ -151,6 +152,34 @@ def test_scale_shift_curves_are_the_conditioner(points):
     inputs = layers.layer_inputs(flow, points, 1)
     np.testing.assert_allclose(auto.inputs, inputs[:, 1], atol=1e-6)
     assert auto.kept_values.min() < inputs[:, 1].min() and auto.kept_values.max() > inputs[:, 1].max()
+
+
+def test_spline_curves_are_the_layer_and_the_breakdown_uses_its_slope(points):
+    flow = _random_flow(coupling="spline")
+    for k in (0, 1):
+        curves = layers.layer_spline_curves(flow, k, points=points, n_curves=4, resolution=31)
+        kept, moved = curves.kept[0], curves.transformed[0]
+        assert (kept, moved) == ((0, 1) if k == 0 else (1, 0))
+        # each curve is what the layer does to points (c, x) entering it: the flow's own trace of that layer
+        state = np.zeros((4 * 31, 2))
+        state[:, kept] = np.repeat(curves.kept_values, 31)
+        state[:, moved] = np.tile(curves.moved_values, 4)
+        with torch.no_grad():
+            out = flow.eval().trace(torch.as_tensor(state, dtype=torch.float32), start=k, stop=k + 1).states[-1]
+        np.testing.assert_allclose(curves.outputs.ravel(), out[:, moved].numpy(), atol=1e-6)
+        beyond = np.abs(curves.moved_values) > curves.tail_bound
+        unchanged = np.tile(curves.moved_values[beyond].astype(np.float32), (4, 1))  # identity beyond the bound
+        assert np.array_equal(curves.outputs[:, beyond], unchanged)
+        assert not np.allclose(curves.outputs, curves.moved_values, atol=1e-3)  # the perturbed spline bends
+        inputs = layers.layer_inputs(flow, points, k)
+        np.testing.assert_allclose(curves.inputs, inputs[:, moved], atol=1e-6)
+    with pytest.raises(ValueError, match="spline"):
+        layers.layer_scale_shift_curves(flow, 0, 10)
+    with pytest.raises(ValueError, match="not a spline"):
+        layers.layer_spline_curves(_random_flow(), 0)
+    breakdown = layers.likelihood_breakdown(flow, None, [0.3, -0.4])
+    for step in breakdown.steps:  # a spline's "s" is its log-slope at the point: it sums to the layer's log-det
+        assert step.t is None and abs(float(step.s.sum()) - step.log_det) < 1e-5
 
 
 def test_scale_shift_curves_refuse_non_couplings():

@@ -130,3 +130,21 @@ def test_page_survives_a_blown_up_model():
     assert not at.exception, [e.value for e in at.exception]
     assert [h.value for h in at.header] == SECTIONS
     assert any("NaN/Inf" in w.value for w in at.warning)
+
+
+def test_page_shows_a_spline_flow():
+    from realnvp import FlowConfig
+
+    spline = quick_trainer("checkerboard", steps=40, n_points=600, flow=FlowConfig(n_layers=4, coupling="spline"))
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.session_state["playground"] = SimpleNamespace(trainer=spline)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [h.value for h in at.header] == SECTIONS
+    charts = _charts(at)
+    assert (CHARTS - {"layers-st-curves"}) | {"layers-spline-curves"} <= set(charts), set(charts)
+    spec = json.loads(charts["layers-spline-curves"].proto.spec)
+    assert len(spec["data"]) == 1 + 5 + 1  # the identity, five kept values, the rug
+    assert r"g(x_B \mid x_A)" in at.latex[1].value
+    direct = spline.log_prob([[at.session_state["layers-x"], at.session_state["layers-y"]]])[0]
+    assert abs(_nats({m.label: m.value for m in at.metric}["log p(x), sum of the parts"]) - direct) < 1e-5
