@@ -9,7 +9,9 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-__all__ = ["to_uint8", "image_grid", "heatmap_figure"]
+from playground.plots.live import HELDOUT_COLOR, TRAIN_COLOR, _axis, _layout_spec, downsample_curve
+
+__all__ = ["to_uint8", "image_grid", "heatmap_figure", "bpd_spec", "class_scores_figure"]
 
 
 def to_uint8(images) -> np.ndarray:
@@ -61,5 +63,104 @@ def heatmap_figure(values: np.ndarray, title: str = "", colorbar_title: str = ""
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
         yaxis={"autorange": "reversed", "scaleanchor": "x", "showticklabels": False},
         xaxis={"showticklabels": False, "constrain": "domain"},
+    )
+    return fig
+
+
+def bpd_spec(
+    steps, train_bpd, eval_steps, val_bpd, reference: dict[str, float] | None = None, uirevision: str = "bpd"
+) -> dict:
+    """Plotly figure dict of a live image run: training and validation bits/dim against steps, with reference lines.
+
+    >>> spec = bpd_spec([10, 20], [3.0, 2.5], [0, 20], [4.0, 2.4], {"shipped flow": 1.86})
+    >>> [t["name"] for t in spec["data"]]
+    ['train', 'validation', 'shipped flow 1.86']
+    """
+    traces = []
+    if len(steps):
+        sx, sy = downsample_curve(steps, train_bpd, max_points=300)
+        traces.append(
+            dict(
+                type="scatter",
+                x=list(map(float, sx)),
+                y=list(map(float, sy)),
+                mode="lines",
+                name="train",
+                line=dict(color=TRAIN_COLOR),
+            )
+        )
+    if len(eval_steps):
+        ex, ey = downsample_curve(eval_steps, val_bpd, max_points=300)
+        traces.append(
+            dict(
+                type="scatter",
+                x=list(map(float, ex)),
+                y=list(map(float, ey)),
+                mode="lines+markers" if len(ex) < 3 else "lines",
+                name="validation",
+                line=dict(color=HELDOUT_COLOR, width=3),
+            )
+        )
+    right = max([1, *(list(steps[-1:]) + list(eval_steps[-1:]))])
+    for name, value in (reference or {}).items():
+        traces.append(
+            dict(
+                type="scatter",
+                x=[0, right],
+                y=[value, value],
+                mode="lines",
+                name=f"{name} {value:.2f}",
+                line=dict(color="rgb(44, 160, 44)", dash="dash", width=2),
+                hoverinfo="skip",
+            )
+        )
+    values = [
+        v for v in list(val_bpd[-50:]) + list(train_bpd[-50:]) + list((reference or {}).values()) if np.isfinite(v)
+    ]
+    yaxis = _axis(title=dict(text="bits/dim"), showgrid=True, gridcolor="#eee")
+    if values:
+        lo, hi = min(values), max(values)
+        hi = min(hi, lo + 3.0)  # the first steps start near log2(K); keep the converging part readable
+        pad = 0.08 * (hi - lo + 1e-3)
+        yaxis["range"] = [lo - pad, hi + pad]
+    xaxis = _axis(title=dict(text="step"), showgrid=True, gridcolor="#eee")
+    title = "Bits/dim" + (f" · validation {val_bpd[-1]:.3f}" if len(val_bpd) else "")
+    return dict(data=traces, layout=_layout_spec(title, uirevision, height=340, xaxis=xaxis, yaxis=yaxis))
+
+
+def class_scores_figure(class_bpd, true_label: int | None = None) -> go.Figure:
+    """Bar chart of one image's bits/dim under each class ``y`` (``-log2 P(image | y) / D``); the lowest bar is
+    Bayes' rule's answer under a uniform prior and is drawn dark.
+
+    >>> fig = class_scores_figure(np.array([2.5, 1.9, 2.2]), true_label=1)
+    >>> list(fig.data[0].x), fig.data[0].marker.color[1]
+    (['0', '1', '2'], 'rgb(8, 48, 107)')
+    """
+    values = np.asarray(class_bpd, dtype=np.float64)
+    best = int(values.argmin())
+    colors = [HELDOUT_COLOR if k == best else "rgba(49, 130, 189, 0.45)" for k in range(len(values))]
+    fig = go.Figure(
+        go.Bar(
+            x=[str(k) for k in range(len(values))],
+            y=values,
+            marker={"color": colors},
+            hovertemplate="class %{x}: %{y:.3f} bits/dim<extra></extra>",
+        )
+    )
+    lo, hi = float(values.min()), float(values.max())
+    title = f"Bits/dim of this image under each class · Bayes' rule says {best}"
+    if true_label is not None:
+        title += f" (true: {true_label})"
+    fig.update_layout(
+        title={"text": title},
+        height=320,
+        margin={"l": 60, "r": 10, "t": 50, "b": 40},
+        font={"size": 15},
+        yaxis={
+            "range": [max(0.0, lo - 0.15 * (hi - lo + 0.1)), hi + 0.05 * (hi - lo + 0.1)],
+            "title": {"text": "bits/dim"},
+        },
+        xaxis={"title": {"text": "class y"}},
+        plot_bgcolor="white",
     )
     return fig
