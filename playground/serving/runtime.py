@@ -9,6 +9,7 @@ import uuid
 import streamlit as st
 import torch
 
+from playground.components.shell import remember_server
 from playground.serving.scheduler import TrainingSlots
 
 __all__ = [
@@ -19,7 +20,15 @@ __all__ = [
     "training_slots",
     "session_id",
     "run_page_safely",
+    "restart_notice",
+    "SERVER_BOOT_ID",
+    "SERVER_COOKIE",
 ]
+
+# Who this server process is: a fresh id each time the process starts (replicas and restarts differ).
+SERVER_BOOT_ID = uuid.uuid4().hex
+SERVER_COOKIE = "realnvp_server"
+RESTART_NOTICE = "This server restarted, so your previous run is gone: press ▶ Play to start again."
 
 
 @st.cache_resource(show_spinner=False)
@@ -90,8 +99,28 @@ def session_id() -> str:
     return st.session_state["session-id"]
 
 
+def restart_notice() -> None:
+    """Once per browser session: tell a visitor whose last session lived in a server process that is gone.
+
+    Streamlit keeps a session (its model, uploads, media) in the memory of one process. When that process stops
+    (a replica stopped or restarted, the load balancer moving the browser to another replica), the browser
+    reconnects and gets a new, empty session. The browser carries a cookie naming the process that served it
+    last (:data:`SERVER_BOOT_ID`, written here on every session's first run); a session that arrives with another
+    process's id shows :data:`RESTART_NOTICE` once, then the cookie names this process.
+    """
+    if st.session_state.get("server-checked"):
+        return
+    st.session_state["server-checked"] = True
+    previous = st.context.cookies.get(SERVER_COOKIE)
+    if previous and previous != SERVER_BOOT_ID:
+        st.info(RESTART_NOTICE, icon=":material/restart_alt:")
+    remember_server(SERVER_COOKIE, SERVER_BOOT_ID)
+
+
 def run_page_safely(page) -> None:
-    """Run a page; a bug in it shows a friendly message instead of a traceback, and the session is kept."""
+    """Run a page (after :func:`restart_notice`); a bug in it shows a friendly message instead of a traceback,
+    and the session is kept."""
+    restart_notice()
     try:
         page.run()
     except Exception as err:  # st.rerun/st.stop are BaseExceptions and pass through untouched
