@@ -17,8 +17,8 @@ HERE = Path(__file__).parent
 PAGES = [  # (script, title, icon, url path); the first is the landing page
     ("pages/playground_page.py", "Playground", ":material/tune:", "playground"),
     ("pages/layers.py", "Layer by layer", ":material/layers:", "layers"),
-    ("pages/your_points.py", "Your own points", ":material/scatter_plot:", "points"),
-    ("pages/image_flows.py", "Image flows", ":material/image:", "images"),
+    ("pages/points.py", "Your own points", ":material/scatter_plot:", "points"),
+    ("pages/images.py", "Image flows", ":material/image:", "images"),
     ("pages/about.py", "What is this?", ":material/help:", "about"),
 ]
 pages = [
@@ -29,9 +29,10 @@ pages = [
 page = st.navigation(pages)
 
 # Training runs only while its page is on screen: leaving a page pauses its model (kept in the session).
-state = st.session_state.get("playground")
-if state is not None and page.title != "Playground" and state.playing:
-    state.stop_training()
+for key, title in (("playground", "Playground"), ("image-live", "Image flows")):
+    state = st.session_state.get(key)
+    if state is not None and page.title != title and state.playing:
+        state.stop_training()
 
 st.sidebar.markdown("### RealNVP Playground")
 device_picker()

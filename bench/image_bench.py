@@ -3,7 +3,7 @@
     python -m bench.image_bench            # prints one line per measurement (never part of pass/fail)
 
 - sampling: 64 samples at T = 1 from a warm model (one warm-up call, then the median of 7), 1 torch thread;
-- cold render: a fresh Python process runs ``AppTest.from_file("pages/image_flows.py").run()`` with an empty
+- cold render: a fresh Python process runs ``AppTest.from_file("pages/images.py").run()`` with an empty
   ``st.cache_resource``; reported with and without the process's imports (torch, streamlit, ...).
 """
 
@@ -55,7 +55,7 @@ def sampling() -> None:
 
 
 def cold_render() -> None:
-    code = COLD.format(page=str(ROOT / "pages" / "image_flows.py"))
+    code = COLD.format(page=str(ROOT / "pages" / "images.py"))
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     imports, render = (float(v) for v in out.stdout.split()[-2:])
     print(f"page cold first render: {render:.2f} s (+ {imports:.2f} s importing streamlit/torch in a new process)")

@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 import realnvp.image.catalog as catalog
 from realnvp.image import ImageFlowConfig, ImageRealNVP
 
-PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "image_flows.py")
+PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "images.py")
 
 
 def _tiny_catalogue(root):

@@ -19,7 +19,7 @@ TABLE = "lon,lat,site\n" + "".join(f"{a:.4f},{b:.4f},s{i}\n" for i, (a, b) in en
 def points_page() -> AppTest:
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     at.run()
-    at.switch_page("pages/your_points.py").run()
+    at.switch_page("pages/points.py").run()
     assert not at.exception, [e.value for e in at.exception]
     return at
 
