@@ -18,6 +18,7 @@ PAGES = [  # (script, title, icon, url path); the first is the landing page
     ("pages/playground_page.py", "Playground", ":material/tune:", "playground"),
     ("pages/layers.py", "Layer by layer", ":material/layers:", "layers"),
     ("pages/points.py", "Your own points", ":material/scatter_plot:", "points"),
+    ("pages/race.py", "Race", ":material/sports_score:", "race"),
     ("pages/images.py", "Image flows", ":material/image:", "images"),
     ("pages/about.py", "What is this?", ":material/help:", "about"),
 ]
@@ -29,7 +30,7 @@ pages = [
 page = st.navigation(pages)
 
 # Training runs only while its page is on screen: leaving a page pauses its model (kept in the session).
-for key, title in (("playground", "Playground"), ("image-live", "Image flows")):
+for key, title in (("playground", "Playground"), ("image-live", "Image flows"), ("race", "Race")):
     state = st.session_state.get(key)
     if state is not None and page.title != title and state.playing:
         state.stop_training()
