@@ -64,6 +64,8 @@ class RaceView:
 
     def sync_widgets(self) -> None:
         config = self.state.config
+        preset = to_query(config).get("race")
+        st.session_state["race-preset"] = preset if preset in RACE_PRESETS else None  # None: a race of one's own
         st.session_state["race-n"] = len(config.contestants)
         st.session_state["race-dataset"] = config.dataset
         st.session_state["race-seed"] = config.seed
@@ -107,12 +109,10 @@ class RaceView:
     # -- controls ---------------------------------------------------------------------------------------------------
     def controls(self) -> None:
         config = self.state.config
-        current = to_query(config).get("race")
         top = st.columns([2, 1, 1, 1])
         top[0].selectbox(
             "Race",
             list(RACE_PRESETS),
-            index=list(RACE_PRESETS).index(current) if current in RACE_PRESETS else None,
             placeholder="a race of your own (edit the contestants below)",
             format_func=lambda k: RACE_PRESETS[k].title,
             key="race-preset",

@@ -235,6 +235,7 @@ def test_page_from_a_custom_url_with_four_contestants_and_a_preset_switch():
     assert not at.exception and len(at.session_state["race"].config.contestants) == 3
     race_param = at.query_params["race"]
     assert race_param in ("custom", ["custom"])
+    assert at.selectbox(key="race-preset").value is None  # the preset box no longer claims a preset
 
 
 def test_page_with_a_hostile_url_warns_and_plays():
