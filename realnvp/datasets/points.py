@@ -6,7 +6,7 @@ encoding and a decimal comma; drops rows it cannot use and says how many and why
 :class:`PointsError` whose message says what was wrong and what is accepted. It never evaluates
 anything from the file, never unpickles (``np.load(..., allow_pickle=False)`` always) and never
 writes files. charset-normalizer decodes text that is not UTF-8; pandas splits lines into cells
-(``pd.read_csv``) and reads the numbers (``pd.to_numeric``); every format becomes one pandas table.
+(``pd.read_csv``), reads the numbers (``pd.to_numeric``) and holds every format as one table.
 
 A cloud is usable when, after cleaning, it has at least :data:`MIN_POINTS` distinct points, every
 value is finite with ``|value| <= 1e150`` (so squares stay finite), each of the two columns varies
@@ -33,7 +33,6 @@ import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -52,8 +51,7 @@ MIN_POINTS = 10
 
 _MAX_ABS = 1e150  # |value| above this: squares overflow float64 in a variance
 _REL_STD = 1e-9  # same rule as datasets.Standardizer.fit: std <= 1e-9 * max(1, |mean|) is constant
-_MIN_THICKNESS = 1e-6  # minor/major principal-axis ratio of the standardised cloud below this: a line
-_THIN_NOTE = 1e-3  # ... below this: accepted with a note
+_MIN_THICKNESS, _THIN_NOTE = 1e-6, 1e-3  # minor/major axis of the standardised cloud: below, a line; a note
 _MAX_COLUMNS = 1000  # a wider "table" is refused (names and per-column work would balloon)
 _SAMPLE = 200  # lines used to sniff delimiter, header, decimal comma and numeric columns
 _WS = "whitespace"  # the `delimiter` reported for runs of spaces/tabs
@@ -70,12 +68,13 @@ _LABELS = {
     _FIELDS: "wrong number of fields",
 }
 _JSON_LABELS = {**_LABELS, _FIELDS: "missing key or item"}
-_NAN = frozenset({"nan", "+nan", "-nan"})
-_MISSING = frozenset({"", "na", "n/a", "#n/a", "null", "none", "nil", "-", "--", "?", ".", "missing"})
+_NAN = ["nan", "+nan", "-nan"]
+_MISSING = ["", "na", "n/a", "#n/a", "null", "none", "nil", "-", "--", "?", ".", "missing"]
 _INDEX_NAME = re.compile(r"\s*(?:id|index|idx|row|row ?id|#|no\.?|unnamed: ?0)\s*", re.IGNORECASE)
 _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f\ufffd]")
-_BOMS = [(bom, "UTF-32") for bom in (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)]
-_BOMS += [(bom, "UTF-16") for bom in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)]
+_BOMS = {codecs.BOM_UTF32_LE: "UTF-32", codecs.BOM_UTF32_BE: "UTF-32"}  # before UTF-16: its BOM starts the same
+_BOMS |= {codecs.BOM_UTF16_LE: "UTF-16", codecs.BOM_UTF16_BE: "UTF-16"}
+_PICKLE = "a Python pickle (never loaded: unpickling can run code)"
 _BINARY_MAGIC = {  # a file starting so is refused by name
     b"\x89PNG\r\n\x1a\n": "a PNG image",
     b"\xff\xd8\xff": "a JPEG image",
@@ -95,9 +94,7 @@ _BINARY_MAGIC = {  # a file starting so is refused by name
     b"MATLAB 5.0 MAT-file": "a MATLAB .mat file",
     b"\x7fELF": "an executable program",
     b"MZ": "a Windows executable",
-    **dict.fromkeys(
-        (bytes([0x80, p]) for p in (2, 3, 4, 5)), "a Python pickle (never loaded: unpickling can run code)"
-    ),
+    **dict.fromkeys((bytes([0x80, p]) for p in (2, 3, 4, 5)), _PICKLE),
     b"RIFF": "a RIFF media file (audio/video/image)",
     b"\x00\x00\x01\x00": "an icon file",
 }
@@ -173,19 +170,18 @@ class LoadReport:
         kind = {"csv": "CSV", "tsv": "TSV", "delimited": "delimited text", "npy": ".npy array", "json": "JSON"}
         what = kind.get(self.format, self.format)
         if self.delimiter is not None:
-            sep = {"\t": "tabs", _WS: "spaces/tabs"}.get(self.delimiter, f"'{self.delimiter}'")
-            what += f", separated by {sep}"
+            what += ", separated by " + {"\t": "tabs", _WS: "spaces/tabs"}.get(self.delimiter, f"'{self.delimiter}'")
         what += ", decimal comma" if self.decimal_comma else ""
         if self.format != "npy":
             what += ", header row" if self.had_header else ", no header"
-        a, b = self.columns_used
+        (a, b), n_dropped = self.columns_used, sum(self.dropped.values())
         lines = [f"Read {self.rows_read:,} rows ({what}).", f"Using columns '{a}' and '{b}'."]
         if len(self.available_columns) > 2:
             n, listing = len(self.available_columns), ", ".join(self.available_columns)
             lines[1] = f"Using columns '{a}' and '{b}' of {n} numeric columns: {listing}."
         if self.dropped:
             parts = ", ".join(f"{n:,} × {reason}" for reason, n in self.dropped.items())
-            lines.append(f"Dropped {sum(self.dropped.values()):,} row{_s(sum(self.dropped.values()))}: {parts}.")
+            lines.append(f"Dropped {n_dropped:,} row{_s(n_dropped)}: {parts}.")
         if self.subsampled_from is not None:
             lines.append(f"Kept a random subset of {self.rows_used:,} of {self.subsampled_from:,} points.")
         else:
@@ -231,30 +227,27 @@ def load_points(
         raise ValueError(f"max_points must be an integer >= {MIN_POINTS}, got {max_points!r}")
     if not isinstance(max_bytes, numbers.Integral) or isinstance(max_bytes, bool) or max_bytes < 1:
         raise ValueError(f"max_bytes must be a positive integer, got {max_bytes!r}")
-    table = _parse(*_read_source(source, int(max_bytes), filename), int(max_bytes))
-    names = table.names
-    if len(table.numeric) < 2:
-        listing = ", ".join(f"'{names[j]}'" for j in table.numeric) or "none"
+    max_bytes = int(max_bytes)
+    table = _parse(*_read_source(source, max_bytes, filename), max_bytes)
+    names, numeric = table.names, table.numeric
+    if len(numeric) < 2:
+        listing = ", ".join(f"'{names[j]}'" for j in numeric) or "none"
         raise PointsError(
             f"The file has fewer than two numeric columns ({len(names)} column{_s(len(names))}; numeric: {listing}).",
-            "Expected at least two columns of numbers (x and y). " + _accepted(int(max_bytes)),
+            "Expected at least two columns of numbers (x and y). " + _accepted(max_bytes),
         )
     a, b = _pick(columns, table)
-    used = (names[a], names[b])
-    (va, ca), (vb, cb) = table.column(a), table.column(b)
+    used, ca, cb = (names[a], names[b]), table.codes[:, numeric.index(a)], table.codes[:, numeric.index(b)]
     codes = np.maximum(ca, cb)
-    keep = codes == _OK
-    dropped: dict[str, int] = {}
-    notes = list(table.notes)
-    for code in sorted(set(codes[~keep].tolist()), reverse=True):
+    keep, dropped, notes = codes == _OK, {}, list(table.notes)
+    for code in sorted(set(codes[~keep].tolist()), reverse=True):  # the most severe reason first
         rows = np.flatnonzero(codes == code)
         dropped[table.labels[code]] = len(rows)
-        first = table.describe(int(rows[0]), a if ca[rows[0]] == code else b)
+        first = table.where(int(rows[0]), a if ca[rows[0]] == code else b)
         notes.append(f"{table.labels[code]}: {len(rows):,} row{_s(len(rows))} dropped, first at {first}.")
-    points = np.column_stack([va[keep], vb[keep]]).astype(np.float64, copy=False)
-    row_numbers = table.cells.index.to_numpy(dtype=np.int64)[keep]
-    n_clean = len(points)
-    if n_clean < MIN_POINTS:
+    points = table.shown.iloc[:, [a, b]].to_numpy(np.float64)[keep]
+    row_numbers = table.shown.index.to_numpy(np.int64)[keep]
+    if (n_clean := len(points)) < MIN_POINTS:
         why = "; dropped " + ", ".join(f"{n} × {r}" for r, n in dropped.items()) if dropped else ""
         raise PointsError(
             f"Too few points: {n_clean} usable row{_s(n_clean)} of {len(keep)} read{why}.",
@@ -273,19 +266,18 @@ def load_points(
         points, row_numbers, subsampled_from = points[chosen], row_numbers[chosen], n_clean
         notes.append(f"Subsampled {int(max_points):,} of {n_clean:,} points at random (seed {seed}, file order kept).")
     _check_shape(points, used, notes)
-    if len(table.numeric) > 2 and columns is None:
-        skipped = [f"'{names[j]}'" for j in table.numeric if j < b and j not in (a, b)]
+    if len(numeric) > 2 and columns is None:
+        skipped = [f"'{names[j]}'" for j in numeric if j < b and j not in (a, b)]
         why = f" (skipped {', '.join(skipped)}: looks like a row index)" if skipped else ""
         notes.append(
-            f"Using '{used[0]}' and '{used[1]}' of {len(table.numeric)} numeric columns{why}; "
-            "pass columns= to choose others."
+            f"Using '{used[0]}' and '{used[1]}' of {len(numeric)} numeric columns{why}; pass columns= to choose others."
         )
     report = LoadReport(
         rows_read=len(keep),
         rows_used=len(points),
         dropped=dropped,
         columns_used=used,
-        available_columns=[names[j] for j in table.numeric],
+        available_columns=[names[j] for j in numeric],
         delimiter=table.delimiter,
         had_header=table.had_header,
         decimal_comma=table.decimal_comma,
@@ -294,7 +286,7 @@ def load_points(
         subsampled_from=subsampled_from,
         notes=notes,
         row_numbers=row_numbers,
-        table=table.frame({a: va, b: vb}),
+        table=table.shown,
     )
     return points, report
 
@@ -302,8 +294,7 @@ def load_points(
 def _check_shape(points: np.ndarray, names: tuple[str, str], notes: list[str]) -> None:
     """Refuse clouds a flow cannot fit: too few distinct points, a constant column, a line."""
     line = "a flow cannot fit a density on a line"
-    distinct = len(np.unique(points + 0.0, axis=0))
-    if distinct < MIN_POINTS:
+    if (distinct := len(np.unique(points + 0.0, axis=0))) < MIN_POINTS:
         raise PointsError(
             f"Only {distinct} distinct point{_s(distinct)} (of {len(points)} rows): "
             "a density needs a cloud, not a few repeated points.",
@@ -327,15 +318,13 @@ def _check_shape(points: np.ndarray, names: tuple[str, str], notes: list[str]) -
                 "standardisation treats as constant.",
                 "Expected a spread above 1e-9: rescale that column (e.g. change units) before uploading.",
             )
-    z = (points - mean) / std
-    if not np.isfinite(z).all():
+    if not np.isfinite(z := (points - mean) / std).all():
         raise PointsError(
             "The values cannot be standardised within floating point range.",
             "Expected moderate magnitudes: rescale the data before uploading.",
         )
     s = np.linalg.svd(z / math.sqrt(len(z)), compute_uv=False)
-    thickness = float(s[1] / s[0])
-    if thickness < _MIN_THICKNESS:
+    if (thickness := float(s[1] / s[0])) < _MIN_THICKNESS:
         raise PointsError(
             f"Columns '{names[0]}' and '{names[1]}' are collinear: every point lies on one straight line "
             f"(after standardising, the cloud's width is {thickness:.1e} of its length); {line}.",
@@ -358,13 +347,13 @@ def _check_shape(points: np.ndarray, names: tuple[str, str], notes: list[str]) -
 
 def _pick(columns: Any, table: _Table) -> tuple[int, int]:
     """The two columns (positions in the file) that ``columns=`` names, or the default pick."""
-    names = table.names
-    available = [names[j] for j in table.numeric]
+    names, numeric = table.names, table.numeric
+    available = [names[j] for j in numeric]
     listing = ", ".join(f"{i}: '{n}'" for i, n in enumerate(available))
     expected = f"Expected columns= as two names or two 0-based indices among the numeric columns ({listing})."
     if columns is None:
-        preferred = [j for j in table.numeric if j not in table.index_like and not _INDEX_NAME.fullmatch(names[j])]
-        pick = preferred if len(preferred) >= 2 else table.numeric
+        preferred = [j for j in numeric if j not in table.index_like and not _INDEX_NAME.fullmatch(names[j])]
+        pick = preferred if len(preferred) >= 2 else numeric
         return pick[0], pick[1]
     if isinstance(columns, (str, bytes)) or not hasattr(columns, "__len__") or len(columns) != 2:
         raise PointsError(f"columns={columns!r} does not name two columns.", expected)
@@ -375,9 +364,9 @@ def _pick(columns: Any, table: _Table) -> tuple[int, int]:
                 raise PointsError(
                     f"Column index {c} is out of range: there are {len(available)} numeric columns.", expected
                 )
-            picked.append(table.numeric[int(c)])
+            picked.append(numeric[int(c)])
         elif isinstance(c, str) and c in available:
-            picked.append(table.numeric[available.index(c)])
+            picked.append(numeric[available.index(c)])
         elif isinstance(c, str):
             raise PointsError(f"Column '{c}' is not numeric." if c in names else f"There is no column '{c}'.", expected)
         else:
@@ -417,6 +406,7 @@ def _check_width(ncols: int) -> None:
 
 def _read_source(source: Any, max_bytes: int, filename: str | None) -> tuple[bytes | str, str | None]:
     """The file's content (bytes, or str from a text file object) and its name, refusing oversize first."""
+    name = filename
     if isinstance(source, str) and ("\n" in source or len(source) > 4096):
         raise PointsError(
             "A str source is read as a path, but this one looks like the file's content.",
@@ -425,17 +415,16 @@ def _read_source(source: Any, max_bytes: int, filename: str | None) -> tuple[byt
     if isinstance(source, (bytes, bytearray, memoryview)):
         if memoryview(source).nbytes > max_bytes:
             raise _too_big(memoryview(source).nbytes, max_bytes)
-        data, name = bytes(source), filename
+        data = bytes(source)
     elif isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        if path.is_dir():
+        if (path := Path(source)).is_dir():
             raise PointsError(f"{path} is a folder, not a file.", "Expected a path to one file.")
         try:
             with path.open("rb") as fh:
                 data = _read_file_object(fh, max_bytes)
+        except PointsError:
+            raise
         except (OSError, ValueError) as exc:  # ValueError: e.g. a NUL character in the path
-            if isinstance(exc, PointsError):
-                raise
             reason = getattr(exc, "strerror", None) or exc
             raise PointsError(f"Could not read {path}: {reason}.", "Expected a readable file.") from exc
         name = filename or path.name
@@ -447,8 +436,7 @@ def _read_source(source: Any, max_bytes: int, filename: str | None) -> tuple[byt
             f"source must be a path, bytes or a file object, got {type(source).__name__}; "
             "pass st.file_uploader's result, open(path, 'rb') or the file's bytes"
         )
-    size = len(data) if isinstance(data, bytes) else len(data.encode("utf-8", "surrogatepass"))
-    if size > max_bytes:
+    if (size := len(data) if isinstance(data, bytes) else len(data.encode("utf-8", "surrogatepass"))) > max_bytes:
         raise _too_big(size, max_bytes)
     return data, (os.path.basename(name) if name else None)
 
@@ -470,14 +458,14 @@ def _read_file_object(fh: Any, max_bytes: int) -> bytes | str:
         finally:
             if start is not None:
                 fh.seek(start)
+    except PointsError:
+        raise
     except UnicodeDecodeError as exc:
         raise PointsError(
             f"The text file object could not be decoded ({exc.reason}).",
             "Expected a binary file object (open(path, 'rb')) or UTF-8 text.",
         ) from exc
     except (OSError, ValueError) as exc:
-        if isinstance(exc, PointsError):
-            raise
         raise PointsError(f"Could not read the file: {exc}.", "Expected an open, readable file.") from exc
     if isinstance(data, (bytes, bytearray, memoryview, str)):
         return data if isinstance(data, str) else bytes(data)
@@ -497,17 +485,16 @@ def _too_big(size: int, max_bytes: int) -> PointsError:
 
 def _parse(data: bytes | str, name: str | None, max_bytes: int) -> _Table:
     """Content -> table: .npy by its magic number, JSON if it looks like (or is named) JSON, else delimited text."""
-    ext = os.path.splitext(name)[1].lower() if name else ""
-    notes: list[str] = []
+    ext, notes = os.path.splitext(name)[1].lower() if name else "", []
     if not data.strip():
-        empty = "The file is empty." if not data else "The file is empty (only blank lines)."
-        raise PointsError(empty, _accepted(max_bytes))
+        raise PointsError(
+            "The file is empty." if not data else "The file is empty (only blank lines).", _accepted(max_bytes)
+        )
     if isinstance(data, str):
         text = _plausible(data, "readable", max_bytes)
     elif data.startswith(b"\x93NUMPY"):
         table = _parse_npy(data)
-        if ext != ".npy" and name:
-            table.notes.append(f"'{name}' holds a .npy array; read it as one.")
+        table.notes += [f"'{name}' holds a .npy array; read it as one."] if ext != ".npy" and name else []
         return table
     elif kind := next((kind for magic, kind in _BINARY_MAGIC.items() if data.startswith(magic)), None):
         raise PointsError(f"This looks like {kind}, not a table of points.", _accepted(max_bytes))
@@ -521,18 +508,15 @@ def _parse(data: bytes | str, name: str | None, max_bytes: int) -> _Table:
                 f"'{name}' is not a NumPy .npy file (it lacks the \\x93NUMPY header).",
                 "Expected a file written by numpy.save with a 2-D numeric array.",
             ) from None
-        if encoding != "utf-8":
-            notes.append(f"Decoded the text as {encoding} (it is not UTF-8).")
+        notes += [f"Decoded the text as {encoding} (it is not UTF-8)."] if encoding != "utf-8" else []
     looks_json = text.lstrip(" \t\r\n")[:1] in ("[", "{")
     if not looks_json and ext != ".json":
         table = _parse_text(text, ext, max_bytes)
-        if ext == ".npy":
-            notes.append(f"'{name}' holds delimited text, not a .npy array; read it as such.")
+        notes += [f"'{name}' holds delimited text, not a .npy array; read it as such."] if ext == ".npy" else []
     else:
         try:
-            table = _parse_json(text, max_bytes)
-        except PointsError as json_error:
-            # Invalid JSON that is not dressed as JSON (or not named .json) may still be a table.
+            table = _parse_json(text)
+        except PointsError as json_error:  # invalid JSON not dressed as JSON (or not named .json) may be a table
             if "not valid JSON" not in json_error.problem or (looks_json and ext == ".json"):
                 raise
             try:
@@ -541,18 +525,17 @@ def _parse(data: bytes | str, name: str | None, max_bytes: int) -> _Table:
                 if looks_json:
                     raise json_error from None
                 raise
-            if not looks_json:
-                notes.append(f"'{name}' holds delimited text, not JSON; read it as such.")
+            notes += [] if looks_json else [f"'{name}' holds delimited text, not JSON; read it as such."]
     table.notes[:0] = notes
     return table
 
 
 def _decode(data: bytes, max_bytes: int) -> tuple[str, str]:
     """Bytes -> (text, encoding): UTF-8 if it is one, else what charset-normalizer finds (a UTF-16/32 BOM decides)."""
-    bom = next((name for mark, name in _BOMS if data.startswith(mark)), None)
+    bom = next((name for mark, name in _BOMS.items() if data.startswith(mark)), None)
     if bom is None and b"\x00" in data:
-        even, odd = data[0::2].count(0), data[1::2].count(0)
-        if max(even, odd) >= 0.4 * max(1, len(data) // 2) and min(even, odd) <= 0.05 * max(1, len(data) // 2):
+        even, odd, half = data[0::2].count(0), data[1::2].count(0), max(1, len(data) // 2)
+        if max(even, odd) >= 0.4 * half and min(even, odd) <= 0.05 * half:
             raise PointsError(
                 "The file looks like UTF-16 text without a byte-order mark (every other byte is zero), "
                 "so its encoding cannot be told for sure.",
@@ -562,8 +545,7 @@ def _decode(data: bytes, max_bytes: int) -> tuple[str, str]:
             "The file looks binary (it contains zero bytes), not like text or a .npy array.", _accepted(max_bytes)
         )
     if bom:
-        match = charset_normalizer.from_bytes(data).best()
-        if match is None or not match.bom:
+        if (match := charset_normalizer.from_bytes(data).best()) is None or not match.bom:
             raise PointsError(
                 f"The file starts with a {bom} byte-order mark but is not valid {bom} text.",
                 "Expected UTF-8 text (or UTF-16 with a byte-order mark). " + _accepted(max_bytes),
@@ -593,8 +575,7 @@ def _plausible(text: str, encoding: str, max_bytes: int) -> str:
     """Refuse text full of control characters (binary data that happens to decode); drop a BOM and a DOS EOF."""
     text = text.removeprefix("\ufeff").rstrip("\x1a")
     head = text[:65536]  # a sample decides; stray control characters later become non-numeric cells
-    bad = len(_CONTROL.findall(head))
-    if "\x00" in text or bad > 0.001 * len(head):
+    if (bad := len(_CONTROL.findall(head))) > 0.001 * len(head) or "\x00" in text:
         raise PointsError(
             f"The file contains {bad:,} control characters: it looks binary, not like {encoding} text.",
             _accepted(max_bytes),
@@ -607,54 +588,60 @@ def _plausible(text: str, encoding: str, max_bytes: int) -> str:
 
 @dataclass
 class _Table:
-    """A file as one pandas frame: a column per column of the file (named), a row per data row, indexed by row
-    number. ``cells`` holds text (NaN: the row lacks that cell) or, for .npy, numbers; ``raw`` what the report's
-    table shows of the other columns (default: ``cells``)."""
+    """A file read into one pandas frame: ``shown`` holds every column (named; numeric ones as float64) and a row per
+    data row, indexed by row number; ``codes`` says, per row and numeric column, whether the cell is a usable number
+    and if not why; ``where(i, j)`` names the cell at row position ``i`` of column ``j``, for a note."""
 
     format: str
-    cells: pd.DataFrame
+    shown: pd.DataFrame
     numeric: list[int]  # the columns worth offering
-    describe: Callable[[int, int], str]  # (row position, column) -> where that cell is, for a note
+    codes: np.ndarray  # (rows, len(numeric)) int8
+    where: Callable[[int, int], str]
     labels: dict[int, str] = field(default_factory=lambda: _LABELS)
     delimiter: str | None = None
     had_header: bool = False
     decimal_comma: bool = False
     notes: list[str] = field(default_factory=list)
     index_like: list[int] = field(default_factory=list)  # numeric columns the default pick skips
-    too_long: np.ndarray | None = None  # rows with too many fields (or JSON items): all their cells are _FIELDS
-    raw: pd.DataFrame | None = None
 
     @property
     def names(self) -> list[str]:
-        return [str(name) for name in self.cells.columns]
-
-    def column(self, j: int) -> tuple[np.ndarray, np.ndarray]:
-        """Column ``j`` -> (float values, per-row codes)."""
-        if pd.api.types.is_numeric_dtype(self.cells.dtypes.iloc[j]):
-            values = self.cells.iloc[:, j].to_numpy(dtype=np.float64)
-            codes = np.where(np.isfinite(values), _OK, _NONFINITE).astype(np.int8)
-        else:
-            values, codes = _classify(self.cells.iloc[:, j], self.decimal_comma)
-        if self.too_long is not None:
-            codes[self.too_long] = _FIELDS
-        return values, codes
-
-    def frame(self, done: dict[int, np.ndarray]) -> pd.DataFrame:
-        """The report's table: numeric columns as float64 (``done`` holds some already read), the others raw."""
-        table = (self.cells if self.raw is None else self.raw).copy()
-        for j in self.numeric:
-            table.isetitem(j, done[j] if j in done else self.column(j)[0])
-        return table
+        return [str(name) for name in self.shown.columns]
 
 
-def _classify(cells: pd.Series, decimal_comma: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Cell text (NaN: the row lacks that cell) -> (float values, codes); ``pd.to_numeric`` reads the numbers."""
-    text = pd.Series(cells.to_numpy(dtype=object), dtype=object)
+def _table(
+    fmt: str,
+    cells: pd.DataFrame,
+    numeric: list[int],
+    where: Callable[[int, int], str],
+    *,
+    too_long: np.ndarray | None = None,
+    raw: pd.DataFrame | None = None,
+    **meta: Any,
+) -> _Table:
+    """Read the numeric columns of ``cells`` (text; numbers for .npy); ``raw``: what the table shows of the others;
+    ``too_long``: rows with too many fields (or JSON items), all their cells unusable."""
+    if fmt == "npy":
+        values = cells.iloc[:, numeric].to_numpy(np.float64)
+        codes = np.where(np.isfinite(values), _OK, _NONFINITE).astype(np.int8)
+    else:
+        values, codes = _classify(cells.iloc[:, numeric], meta.get("decimal_comma", False))
+    if too_long is not None:
+        codes[too_long] = _FIELDS
+    shown = (cells if raw is None else raw).copy()
+    for col, j in enumerate(numeric):
+        shown.isetitem(j, values[:, col])
+    return _Table(fmt, shown, numeric, codes, where, **meta)
+
+
+def _classify(cells: Any, decimal_comma: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Cell text of any shape (NaN: the row lacks that cell) -> (float values, codes); ``pd.to_numeric`` reads them."""
+    shape = np.shape(cells)
+    text = pd.Series(np.asarray(cells, dtype=object).ravel(), dtype=object)
     absent = text.isna().to_numpy()
     text = text.fillna("").str.strip()
-    if decimal_comma:
-        text = text.str.replace(",", ".", regex=False)
-    values = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64)
+    values = pd.to_numeric(text.str.replace(",", ".", regex=False) if decimal_comma else text, errors="coerce")
+    values = values.to_numpy(dtype=np.float64)
     lower, inf = text.str.lower(), np.isinf(values)
     codes = np.full(len(text), _TEXT, dtype=np.int8)
     codes[lower.isin(_MISSING).to_numpy()] = _EMPTY
@@ -662,38 +649,32 @@ def _classify(cells: pd.Series, decimal_comma: bool = False) -> tuple[np.ndarray
     codes[inf & ~lower.str.contains("inf", regex=False).to_numpy()] = _OVERFLOW  # e.g. 1e400
     codes[np.isfinite(values)] = _OK
     codes[absent] = _FIELDS
-    return values, codes
+    return values.reshape(shape), codes.reshape(shape)
 
 
-def _kinds(cells: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per cell: non-blank; a number with a decimal point (or none; NaN/inf too); a number with a decimal comma."""
-    text = cells.fillna("").astype(str).str.strip()
+def _kinds(cells: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per cell (any shape): non-blank; a number (NaN/inf too) as a decimal point reads it, one with a decimal comma
+    instead; a number written with a point."""
+    text = pd.Series(np.asarray(cells, dtype=object).ravel(), dtype=object).fillna("").astype(str).str.strip()
+    point, comma = (text.str.contains(c, regex=False).to_numpy().reshape(np.shape(cells)) for c in ".,")
     dot = np.isin(_classify(cells)[1], _NUMBER)
-    comma = (text.str.contains(",", regex=False) & ~text.str.contains(".", regex=False)).to_numpy()
-    comma = comma & np.isin(_classify(cells, decimal_comma=True)[1], (_OK, _OVERFLOW))
-    return text.ne("").to_numpy(), dot, comma
+    comma = comma & ~point & np.isin(_classify(cells, decimal_comma=True)[1], (_OK, _OVERFLOW))
+    return text.ne("").to_numpy().reshape(np.shape(cells)), dot, comma, dot & point
 
 
-def _numeric_columns(cells: pd.DataFrame, decimal_comma: bool) -> list[int]:
-    """Columns where at least half of the non-missing sampled cells are numbers (NaN/inf included)."""
-    out = []
-    for j in range(cells.shape[1]):
-        codes = _classify(cells.iloc[:, j], decimal_comma)[1]
-        numbers_, present = np.isin(codes, _NUMBER).sum(), (~np.isin(codes, (_EMPTY, _FIELDS))).sum()
-        if numbers_ and 2 * numbers_ >= present:
-            out.append(j)
-    return out
+def _numeric(codes: np.ndarray) -> list[int]:
+    """Columns where at least half of the sampled cells present are numbers (NaN/inf included)."""
+    n_numbers, present = np.isin(codes, _NUMBER).sum(axis=0), (~np.isin(codes, (_EMPTY, _FIELDS))).sum(axis=0)
+    return [j for j in range(codes.shape[1]) if n_numbers[j] and 2 * n_numbers[j] >= present[j]]
+
+
+def _widths(nonblank: np.ndarray) -> np.ndarray:
+    """Per row: the fields up to the last non-blank one (a trailing delimiter adds none)."""
+    nonblank = np.atleast_2d(nonblank)
+    return np.where(nonblank.any(axis=1), nonblank.shape[1] - np.argmax(nonblank[:, ::-1], axis=1), 0)
 
 
 # --------------------------------------------------------------------------- delimited text
-
-
-@cache
-def _closed(delim: str) -> re.Pattern[str]:
-    """A line whose quoted fields all close, as pandas reads quotes (``""`` inside is a quote; spaces skipped)."""
-    d = re.escape(delim)
-    cell = rf'[ ]*+(?:"(?:[^"]|"")*+"[^{d}]*+|[^"{d} ][^{d}]*+)?+'
-    return re.compile(rf"{cell}(?:{d}{cell})*+")
 
 
 def _split(lines: list[str], delim: str, width: int) -> pd.DataFrame:
@@ -703,14 +684,14 @@ def _split(lines: list[str], delim: str, width: int) -> pd.DataFrame:
     the next lines; each line is tagged with its position (a first field) and :data:`_MARK` (a last field, which
     lands just after the line's own fields). A line with more than ``width`` fields is left out.
     """
-    ws = delim == _WS
-    sep = " " if ws else delim
-    lines_ = pd.Series(lines, dtype=object)
-    if not ws:
-        unclosed = lines_.str.contains('"', regex=False) & ~lines_.str.fullmatch(_closed(delim)).astype(bool)
-        lines_ = lines_.where(~unclosed, lines_ + '"')
+    ws, d = delim == _WS, re.escape(delim)
+    sep, series = " " if ws else delim, pd.Series(lines, dtype=object)
+    if not ws:  # close the quotes a line leaves open, as pandas reads them ("" inside is a quote; spaces skipped)
+        cell = rf'[ ]*+(?:"(?:[^"]|"")*+"[^{d}]*+|[^"{d} ][^{d}]*+)?+'
+        closed = series.str.fullmatch(rf"{cell}(?:{d}{cell})*+").astype(bool)
+        series = series.where(closed | ~series.str.contains('"', regex=False), series + '"')
     first = sep.join(["0"] * (width + 2))  # sets the number of columns: pandas skips a line with more fields
-    text = "\n".join([first, *(f"{i}{sep}{line}{sep}{_MARK}" for i, line in enumerate(lines_))])
+    text = "\n".join([first, *(f"{i}{sep}{line}{sep}{_MARK}" for i, line in enumerate(series))])
     options = dict(header=None, dtype=str, na_filter=False, skipinitialspace=True, on_bad_lines="skip", engine="c")
     split_at, quoting = (r"\s+", csv.QUOTE_NONE) if ws else (delim, csv.QUOTE_MINIMAL)
     try:
@@ -725,64 +706,51 @@ def _split(lines: list[str], delim: str, width: int) -> pd.DataFrame:
     return out.replace(r'^"(.*)"$', r"\1", regex=True) if ws else out  # whitespace: quotes are not syntax
 
 
-def _widths(nonblank: np.ndarray) -> np.ndarray:
-    """Per row: the fields up to the last non-blank one (a trailing delimiter adds none)."""
-    return np.where(nonblank.any(axis=1), nonblank.shape[1] - np.argmax(nonblank[:, ::-1], axis=1), 0)
-
-
-def _width(cells: Any) -> int:
-    """One row's :func:`_widths`."""
-    return max((j + 1 for j, c in enumerate(cells) if isinstance(c, str) and c.strip()), default=0)
-
-
 def _max_fields(line: str, delim: str) -> int:
     """At least the number of fields of ``line`` (a quoted delimiter counts too)."""
     return len(line.split()) if delim == _WS else line.count(delim) + 1
+
+
+def _scan(lines: list[str], delim: str) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Lines split by ``delim`` -> (their cells, a row per line; each line's width; each line's count of numbers)."""
+    cells = _split(lines, delim, min(max(_max_fields(line, delim) for line in lines), _MAX_COLUMNS + 1))
+    wide = np.setdiff1d(np.arange(len(lines)), cells.index)
+    cells = cells.reindex(range(len(lines)))
+    nonblank, dot, comma, _ = _kinds(cells)
+    widths, nums = _widths(nonblank), (dot | comma).sum(axis=1)
+    for i in wide:  # more fields than the others: split naively (quotes ignored), count as above
+        nonblank, dot, comma, _ = _kinds(lines[i].split() if delim == _WS else lines[i].split(delim))
+        widths[i], nums[i] = _widths(nonblank)[0], (dot | comma)[: _MAX_COLUMNS + 1].sum()
+    return cells, widths, nums
 
 
 def _sniff(sample: list[str], ext: str, max_bytes: int) -> tuple[str, int, pd.DataFrame, np.ndarray, np.ndarray]:
     """Best delimiter and the usual row width: rows with the usual width whose cells are numbers win.
 
     Returns (delimiter, usual width, the sample's cells, each line's width, each line's count of numbers)."""
-    order = [",", "\t", ";", "|", _WS]
-    if ext in (".tsv", ".tab"):
-        order.insert(0, order.pop(1))
-    best: tuple[float, str, int] | None = None
-    splits = {}
-    for delim in order:
-        counts = [_max_fields(line, delim) for line in sample]
-        cells = _split(sample, delim, min(max(counts), _MAX_COLUMNS + 1))
-        wide = np.setdiff1d(np.arange(len(sample)), cells.index)
-        cells = cells.reindex(range(len(sample)))
-        nonblank, dot, comma = (k.reshape(cells.shape) for k in _kinds(pd.Series(cells.to_numpy().ravel())))
-        widths, nums = _widths(nonblank), (dot | comma).sum(axis=1)
-        for i in wide:  # more fields than the others: split naively (quotes ignored), count as above
-            parts = pd.Series(sample[i].split() if delim == _WS else sample[i].split(delim))
-            _, dot, comma = _kinds(parts)
-            widths[i], nums[i] = _width(parts), (dot | comma)[: _MAX_COLUMNS + 1].sum()
-        splits[delim] = (cells, widths, nums)
+    order = ["\t", ",", ";", "|", _WS] if ext in (".tsv", ".tab") else [",", "\t", ";", "|", _WS]
+    best, scans = None, {delim: _scan(sample, delim) for delim in order}
+    for delim, (_, widths, nums) in scans.items():
         if data_widths := widths[nums >= 2].tolist():
             k = Counter(data_widths).most_common(1)[0][0]
             score = float((nums[widths == k] / k).sum()) / len(sample)
             if best is None or score > best[0] + 1e-12:
                 best = (score, delim, k)
     if best is None:
-        raise _no_table(sample, [cells for cells, _, _ in splits.values()], max_bytes)
-    return (best[1], best[2], *splits[best[1]])
+        raise _no_table(sample, [cells for cells, _, _ in scans.values()], max_bytes)
+    return (best[1], best[2], *scans[best[1]])
 
 
 def _no_table(lines: list[str], splits: list[pd.DataFrame], max_bytes: int) -> PointsError:
     """The message when no delimiter gives rows of two numbers."""
-    _, dot, comma = _kinds(pd.Series(lines, dtype=object))
-    if (singles := int((dot | comma).sum())) >= max(1, len(lines) // 2):
+    if (singles := int(np.logical_or(*_kinds(lines)[1:3]).sum())) >= max(1, len(lines) // 2):
         return PointsError(
             f"The file has a single column of numbers ({singles:,} rows); a point cloud needs two.",
             "Expected at least two numeric columns (x and y) per row. " + _accepted(max_bytes),
         )
     if len(lines) == 1:
         cells = max(([c for c in cells.iloc[0] if isinstance(c, str)] for cells in splits), key=len)
-        _, dot, comma = _kinds(pd.Series(cells, dtype=object))
-        if len(cells) >= 2 and not (dot | comma).any():
+        if len(cells) >= 2 and not np.logical_or(*_kinds(cells)[1:3]).any():
             shown = ", ".join(c.strip() for c in cells)
             return PointsError(
                 f"The file has a header ({shown[:80]}{'...' if len(shown) > 80 else ''}) but no data rows.",
@@ -794,8 +762,7 @@ def _no_table(lines: list[str], splits: list[pd.DataFrame], max_bytes: int) -> P
         )
     if not any(ch.isdigit() for line in lines for ch in line):
         return PointsError(
-            "The file contains no numbers: it looks like prose or labels, not a table of points.",
-            _accepted(max_bytes),
+            "The file contains no numbers: it looks like prose or labels, not a table of points.", _accepted(max_bytes)
         )
     return PointsError(
         "No row of the file has two numbers side by side (checked ',', ';', tab, '|' and spaces as separators).",
@@ -817,16 +784,16 @@ def _parse_text(text: str, ext: str, max_bytes: int) -> _Table:
     sample = [line[:262_144] for line in lines[:_SAMPLE]]  # a row wider than 256 KB is refused anyway
     delim, k, rows, widths, nums = _sniff(sample, ext, max_bytes)
 
-    # Header and preamble: the first row before the first data row with (about) k fields and no numbers.
+    # Header and preamble: the first row before the first data row with (about) k fields and no numbers; a row
+    # exactly as wide as the data (or one less: R-style row names) is preferred over, e.g., a title line.
     first_data = int(np.argmax(nums >= 2))
-    # Prefer a row exactly as wide as the data (or one less: R-style row names) over, e.g., a title line.
     named = [i for i in range(first_data) if widths[i] >= max(2, k - 1) and nums[i] == 0]
     header = next((i for i in named if widths[i] in (k, k - 1)), named[0] if named else None)
     if header is not None:
-        start, skipped = header + 1, header
+        start, skipped, ncols = header + 1, header, max(k, int(widths[header]))
     else:
         start = skipped = next((i for i in range(first_data) if widths[i] >= 2), first_data)
-    ncols = max(k, int(widths[header])) if header is not None else k
+        ncols = k
     if (n := len(lines) - start) <= 3 and k >= MIN_POINTS:
         raise PointsError(
             f"The file has {n} row{_s(n)} of {'over ' if any(len(line) > 262_144 for line in lines[start:]) else ''}"
@@ -835,23 +802,23 @@ def _parse_text(text: str, ext: str, max_bytes: int) -> _Table:
             "(n, 2), not (2, n)).",
         )
     _check_width(ncols)
-    row_names = header is not None and widths[header] == k - 1 and k >= 3
+    row_names = header is not None and widths[header] == k - 1 and k >= 3  # R-style: the header lacks that name
     raw = [] if header is None else ([""] if row_names else []) + list(rows.iloc[header, : widths[header]])
-    names = _unique_names(raw + [""] * (ncols - len(raw)))  # R-style row names: the header lacks the first name
-
+    names: list[str] = []  # the header's names, made unique; "column 1"... where there is none
+    for j, name in enumerate(raw + [""] * (ncols - len(raw))):
+        name = name.strip().strip('"').strip() or f"column {j + 1}"
+        names.append(f"{name} (column {j + 1})" if name in names else name)
     notes = [f"Skipped {comments:,} comment line{_s(comments)} (starting with # or %)."] if comments else []
-    if skipped:
-        notes.append(f"Skipped {skipped:,} line{_s(skipped)} of text before the table.")
+    notes += [f"Skipped {skipped:,} line{_s(skipped)} of text before the table."] if skipped else []
+
     # Decimal comma: numbers written "1,5" and none written "1.5" (commas can only be inside a cell when the
     # delimiter is not ',' or the cell is quoted).
     sampled = rows.iloc[start:].reindex(columns=range(ncols))
-    flat = pd.Series(sampled.to_numpy().ravel(), dtype=object)
-    _, dot, comma = _kinds(flat)
-    n_comma, n_dot = int(comma.sum()), int((dot & flat.fillna("").str.contains(".", regex=False).to_numpy()).sum())
-    decimal_comma = n_comma > 0 and n_dot == 0
-    if n_comma and n_dot:
+    _, _, comma, dotted = _kinds(sampled)
+    decimal_comma = bool(comma.any()) and not dotted.any()
+    if comma.any() and dotted.any():
         notes.append("Some numbers use a decimal comma and others a decimal point; cells with a comma were not read.")
-    numeric = _numeric_columns(sampled, decimal_comma)
+    numeric = _numeric(_classify(sampled, decimal_comma)[1])
     # A nameless first column under a header (R row names, pandas' index) numbers the rows; so may "id".
     index_like = [j for j in numeric if _INDEX_NAME.fullmatch(names[j])]
     if header is not None and 0 in numeric and (row_names or (not raw[0].strip() and any(c.strip() for c in raw))):
@@ -868,43 +835,25 @@ def _parse_text(text: str, ext: str, max_bytes: int) -> _Table:
     too_long = read[ncols].fillna("").str.strip().ne("").to_numpy() | np.isin(np.arange(n), lost)
     cells = read.iloc[:, :ncols].set_axis(names, axis=1).set_axis(pd.Index(line_no[start:], name="row"))
 
-    def describe(i: int, j: int) -> str:
+    def where(i: int, j: int) -> str:
         if not too_long[i] and isinstance(cell := cells.iat[i, j], str):
             return f"line {line_no[start + i]}, column '{names[j]}': {cell[:40]!r}"
         if i in lost:  # more fields than were read: split this line alone (up to a limit) to count them
-            row = _split([data[i]], delim, min(_max_fields(data[i], delim), _MAX_COLUMNS + 1)).to_numpy().ravel()
-            fields = _width(row) if len(row) else f"over {_MAX_COLUMNS + 1:,}"
+            row = _split([data[i]], delim, min(_max_fields(data[i], delim), _MAX_COLUMNS + 1)).to_numpy()
+            fields = _widths(_kinds(row)[0])[0] if len(row) else f"over {_MAX_COLUMNS + 1:,}"
         else:
-            fields = _width(read.iloc[i])
+            fields = _widths(_kinds(read.iloc[i].to_numpy())[0])[0]
         return f"line {line_no[start + i]} has {fields} fields, expected {ncols}: {data[i][:60]!r}"
 
     fmt = {",": "csv", "\t": "tsv"}.get(delim, "delimited")
-    return _Table(
-        fmt,
-        cells,
-        numeric,
-        describe,
-        delimiter=delim,
-        had_header=header is not None,
-        decimal_comma=decimal_comma,
-        notes=notes,
-        index_like=index_like,
-        too_long=too_long,
-    )
-
-
-def _unique_names(raw: list[str]) -> list[str]:
-    names: list[str] = []
-    for j, name in enumerate(raw):
-        name = name.strip().strip('"').strip() or f"column {j + 1}"
-        names.append(f"{name} (column {j + 1})" if name in names else name)
-    return names
+    meta = dict(delimiter=delim, had_header=header is not None, decimal_comma=decimal_comma, notes=notes)
+    return _table(fmt, cells, numeric, where, too_long=too_long, index_like=index_like, **meta)
 
 
 # --------------------------------------------------------------------------- JSON
 
 
-def _parse_json(text: str, max_bytes: int) -> _Table:
+def _parse_json(text: str) -> _Table:
     expected = (
         'Expected JSON as [[x, y], ...], [{"x": .., "y": ..}, ...] or {"x": [...], "y": [...]} '
         f"with at least {MIN_POINTS} points."
@@ -914,9 +863,8 @@ def _parse_json(text: str, max_bytes: int) -> _Table:
     except RecursionError as exc:
         raise PointsError("The JSON is nested too deeply to read.", expected) from exc
     except json.JSONDecodeError as exc:
-        raise PointsError(
-            f"The file is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.", expected
-        ) from exc
+        where = f"{exc.msg} at line {exc.lineno}, column {exc.colno}"
+        raise PointsError(f"The file is not valid JSON: {where}.", expected) from exc
     except ValueError as exc:  # e.g. an integer literal with thousands of digits
         raise PointsError(f"The file is not valid JSON: {exc}.", expected) from exc
     notes: list[str] = []
@@ -925,8 +873,7 @@ def _parse_json(text: str, max_bytes: int) -> _Table:
         if isinstance(inner, list) and inner and all(isinstance(r, (list, dict)) for r in inner):
             obj = inner
             notes.append(f"Read the points from the JSON key '{key}'.")
-
-    too_long, where, base = None, "item", 1  # where a row is, for a note: "item 1"... or "index 0"...
+    too_long, row, base = None, "item", 1  # where a row is, for a note: "item 1"... or "index 0"...
     if isinstance(obj, dict):
         if not (cols := {k: v for k, v in obj.items() if isinstance(v, list)}):
             raise PointsError("The JSON object holds no lists of values.", expected)
@@ -938,7 +885,7 @@ def _parse_json(text: str, max_bytes: int) -> _Table:
         if ignored := [k for k in obj if k not in cols]:
             notes.append("Ignored JSON keys that are not lists: " + ", ".join(ignored[:10]) + ".")
         _check_width(len(cols))
-        frame, where, base = pd.DataFrame(cols, dtype=object), "index", 0
+        frame, row, base = pd.DataFrame(cols, dtype=object), "index", 0
     elif not isinstance(obj, list):
         raise PointsError(f"The JSON holds a single {type(obj).__name__}, not a list of points.", expected)
     elif not obj:
@@ -946,7 +893,7 @@ def _parse_json(text: str, max_bytes: int) -> _Table:
     elif all(isinstance(r, list) for r in obj):
         if not (wide := [len(r) for r in obj if len(r) >= 2]):
             raise PointsError("The JSON rows have fewer than two values each.", expected)
-        _check_width(k := Counter(wide).most_common(1)[0][0])
+        _check_width(k := Counter(wide).most_common(1)[0][0])  # the usual width; shorter rows lack items
         padded = [r[:k] + [np.nan] * (k - len(r)) for r in obj]
         frame = pd.DataFrame(padded, columns=[f"column {j + 1}" for j in range(k)], dtype=object)
         too_long = np.array([len(r) > k for r in obj])
@@ -958,25 +905,16 @@ def _parse_json(text: str, max_bytes: int) -> _Table:
     else:
         raise PointsError("The JSON list mixes points, objects and single values.", expected)
     frame.index = pd.RangeIndex(1, len(frame) + 1, name="row")
-    cells = frame.map(_json_text).astype(object)
 
-    def describe(i: int, j: int) -> str:
+    def where(i: int, j: int) -> str:
         cell = frame.iat[i, j]
         shown = "missing" if isinstance(cell, float) and math.isnan(cell) else json.dumps(cell, default=str)[:40]
-        return f"{where} {i + base}, '{frame.columns[j]}': {shown}"
+        return f"{row} {i + base}, '{frame.columns[j]}': {shown}"
 
-    numeric = _numeric_columns(cells.iloc[:_SAMPLE], False)
-    return _Table(
-        "json",
-        cells,
-        numeric,
-        describe,
-        labels=_JSON_LABELS,
-        had_header=too_long is None,
-        notes=notes,
-        too_long=too_long,
-        raw=frame,
-    )
+    cells = frame.map(_json_text).astype(object)
+    numeric = _numeric(_classify(cells.iloc[:_SAMPLE])[1])
+    meta = dict(labels=_JSON_LABELS, had_header=too_long is None, notes=notes)
+    return _table("json", cells, numeric, where, too_long=too_long, raw=frame, **meta)
 
 
 def _json_text(value: Any) -> Any:
@@ -1009,10 +947,9 @@ def _parse_npy(data: bytes) -> _Table:
             expected + " Convert it first, e.g. np.save(path, arr.astype(float)).",
         )
     if (need := math.prod(shape) * dtype.itemsize) > (payload := len(data) - fp.tell()):
-        raise PointsError(
-            f"The .npy file is truncated: its header promises {need:,} bytes of data, it holds {payload:,}.", expected
-        )
-    if dtype.names:
+        promise = f"its header promises {need:,} bytes of data, it holds {payload:,}"
+        raise PointsError(f"The .npy file is truncated: {promise}.", expected)
+    if dtype.names:  # a record array: one record per point, a column per field
         if len(shape) != 1:
             raise PointsError(
                 f"The .npy record array has shape {shape}; expected one record per point (1-D).", expected
@@ -1021,10 +958,7 @@ def _parse_npy(data: bytes) -> _Table:
         arr = _np_load(data, expected)
         frame = pd.DataFrame({n: arr[n] if arr[n].ndim == 1 else list(arr[n]) for n in names})
         numeric = [j for j, n in enumerate(names) if dtype[n].kind in "iuf" and dtype[n].shape == ()]
-
-        def describe(i: int, j: int) -> str:
-            return f"record {i}, field '{names[j]}': {float(arr[i][names[j]])!r}"
-
+        where = lambda i, j: f"record {i}, field '{names[j]}': {float(arr[i][names[j]])!r}"  # noqa: E731
     else:
         if dtype.kind not in "iuf":
             kinds = {"b": "booleans", "c": "complex numbers", "U": "text", "S": "bytes", "M": "dates", "m": "durations"}
@@ -1041,13 +975,9 @@ def _parse_npy(data: bytes) -> _Table:
             )
         arr = _np_load(data, expected)
         frame = pd.DataFrame(arr.astype(np.float64), columns=[f"column {j + 1}" for j in range(k)])
-        numeric = list(range(k))
-
-        def describe(i: int, j: int) -> str:
-            return f"row {i}, column {j}: {float(arr[i, j])!r}"
-
+        numeric, where = list(range(k)), lambda i, j: f"row {i}, column {j}: {float(arr[i, j])!r}"
     frame.index = pd.RangeIndex(1, len(frame) + 1, name="row")
-    return _Table("npy", frame, numeric, describe, had_header=bool(dtype.names))
+    return _table("npy", frame, numeric, where, had_header=bool(dtype.names))
 
 
 def _np_load(data: bytes, expected: str) -> np.ndarray:
