@@ -50,7 +50,7 @@ def race_density_specs(
 
 
 def race_nll_spec(
-    results: Sequence[ContestantResult], entropy: float | None, uirevision: str = "race-nll", height: int = 400
+    results: Sequence[ContestantResult], entropy: float | None, uirevision: str = "race-nll", height: int = 440
 ) -> dict:
     """Held-out NLL of every contestant against steps (left) and its own training seconds (right), with the floor.
 
@@ -121,6 +121,6 @@ def race_nll_spec(
         xaxis2=_axis(domain=[0.53, 1.0], title=dict(text="training seconds"), showgrid=True, gridcolor="#eee"),
         yaxis=yaxis,
     )
-    layout["legend"] = dict(orientation="h", yanchor="top", y=-0.18, xanchor="left", x=0.0)
-    layout["margin"] = dict(l=64, r=16, t=56, b=96)
+    layout["legend"] = dict(orientation="h", yanchor="top", y=-0.3, xanchor="left", x=0.0)  # below the axis titles
+    layout["margin"] = dict(l=64, r=16, t=56, b=120)
     return dict(data=traces, layout=layout)
