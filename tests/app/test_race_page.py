@@ -252,3 +252,16 @@ def test_page_with_a_hostile_url_warns_and_plays():
     at.button(key="race-pause").click().run()
     assert not at.exception and not state.playing
     assert min(_steps(at, 2)) > 0
+
+
+def test_the_race_opens_inside_the_app_and_leaving_the_page_pauses_it():
+    at = AppTest.from_file(str(Path(PAGE).parents[1] / "app.py"), default_timeout=90)
+    at.run()
+    at.switch_page("pages/race.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title[0].value == "Race"
+    at.button(key="race-play").click().run()
+    state = at.session_state["race"]
+    assert state.playing
+    at.switch_page("pages/about.py").run()
+    assert not at.exception and not state.playing  # training runs only while its page is on screen
