@@ -8,16 +8,33 @@ Sessions are either light clients speaking Streamlit's own websocket protocol (`
 load the server exactly as browsers do — same messages, same timed fragment reruns — without 12 Chromium renderers
 competing for the same 2 cores) or real Chromium contexts (``--client browser``).
 
+With ``--replicas R`` the room goes through ``deploy/local.sh R`` (R replicas behind nginx, loopback): every session
+gets its own affinity cookie on a first visit, as a browser would, and the report says how the sessions split between
+replicas; ``--kill-after S`` stops one replica S seconds after Play and reports what its sessions and the others saw.
+
+Every run reports the room's quality: a session meets it when it averaged at least ``--min-steps`` training steps
+per second and ``--min-refreshes`` chart refreshes per second over the whole run (time spent queued for a training
+slot counts against it); "sessions per core" is the number that met it over the machine's cores. ``--baseline S``
+first measures one session alone for S seconds on the same server(s), for the total-throughput ratio.
+
     python -m bench.load --sessions 12 --seconds 60
+    python -m bench.load --sessions 24 --seconds 40 --replicas 2 --kill-after 25
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
+import contextlib
 import json
+import os
+import queue
+import signal
+import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 from tests.browser.harness import ARTIFACTS, COUNT_REDRAWS, chromium, number_in, streamlit_server, wait_ready
@@ -47,9 +64,15 @@ def rss_of_tree(pid: int) -> int:
 class WsSession:
     """One Streamlit session driven over the websocket protocol, as the browser's frontend would."""
 
-    def __init__(self, url: str, index: int):
+    def __init__(self, url: str, index: int, cookies: dict[str, str] | None = None):
         self.ws_url = url.replace("http", "ws", 1) + "/_stcore/stream"
         self.index = index
+        self.cookies = dict(cookies or {})  # e.g. the proxy's affinity cookie
+        self.replica: str | None = None  # which replica answered (nginx's X-Replica header), behind the proxy
+        self.step_log: list[tuple[float, int]] = []  # (monotonic time, step shown), one entry per step metric
+        self.disconnected_at: float | None = None  # when the server went away mid-run
+        self.played_at: float | None = None
+        self.until: float | None = None  # set while running: end the run at this monotonic time instead
         self.page_hash = ""
         self.buttons: dict[str, str] = {}
         self.step = 0
@@ -94,6 +117,7 @@ class WsSession:
                 self.buttons[el.button.id.rsplit("-", 1)[-1]] = el.button.id
             elif which == "metric" and el.metric.label == "Step":
                 self.step = int(el.metric.body.replace(",", "") or 0)
+                self.step_log.append((time.monotonic(), self.step))
             elif which == "plotly_chart":
                 self.refreshes += 1
             elif which == "bidi_component" and el.bidi_component.component_name == "realnvp_live_chart":
@@ -108,28 +132,41 @@ class WsSession:
         return kind
 
     async def run(self, seconds: float, start_at: float) -> None:
-        import asyncio
-
+        """Load the page, press Play at ``start_at``, train ``seconds``, press Pause; a lost server ends the run."""
         import websockets
 
-        async with websockets.connect(self.ws_url, subprotocols=["streamlit"], max_size=None) as ws:
-            await self._send(ws)
-            await self._until_finished(ws, 120)
-            await asyncio.sleep(max(0.0, start_at - time.monotonic()))
-            await self._send(ws, widget_trigger=self.buttons.get("play"))
-            await self._until_finished(ws, 120)
-            end = time.monotonic() + seconds
-            while time.monotonic() < end:
-                if self.fragment is None:
-                    await asyncio.sleep(0.2)
-                    continue
-                fragment_id, interval = self.fragment
-                await asyncio.sleep(interval)  # the frontend restarts its timer when a run finishes
-                self.waiting = False
-                await self._send(ws, fragment_id=fragment_id)
-                await self._until_finished(ws, 60)
-            await self._send(ws, widget_trigger=self.buttons.get("pause"))
+        headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())} if self.cookies else None
+        try:
+            async with websockets.connect(
+                self.ws_url, subprotocols=["streamlit"], max_size=None, additional_headers=headers, proxy=None
+            ) as ws:
+                self.replica = ws.response.headers.get("X-Replica")
+                await self._session(ws, seconds, start_at)
+        except (websockets.ConnectionClosed, OSError) as err:
+            self.disconnected_at = time.monotonic()
+            self.errors.append(f"session {self.index}: connection lost ({type(err).__name__})")
+
+    async def _session(self, ws, seconds: float, start_at: float) -> None:
+        import asyncio
+
+        await self._send(ws)
+        await self._until_finished(ws, 120)
+        await asyncio.sleep(max(0.0, start_at - time.monotonic()))
+        await self._send(ws, widget_trigger=self.buttons.get("play"))
+        self.played_at = time.monotonic()
+        await self._until_finished(ws, 120)
+        end = self.played_at + seconds
+        while time.monotonic() < (self.until or end):
+            if self.fragment is None:
+                await asyncio.sleep(0.2)
+                continue
+            fragment_id, interval = self.fragment
+            await asyncio.sleep(interval)  # the frontend restarts its timer when a run finishes
+            self.waiting = False
+            await self._send(ws, fragment_id=fragment_id)
             await self._until_finished(ws, 60)
+        await self._send(ws, widget_trigger=self.buttons.get("pause"))
+        await self._until_finished(ws, 60)
 
     async def _until_finished(self, ws, timeout: float) -> None:
         import asyncio
@@ -159,17 +196,217 @@ PLOTLY_FETCH_TIMING = """
 """
 
 
-def run_ws_room(url: str, sessions: int, seconds: float) -> list[WsSession]:
+def run_ws_room(
+    url: str, sessions: int, seconds: float, cookies: list[dict] | None = None, start_at: float | None = None
+) -> list[WsSession]:
+    """``sessions`` light clients press Play together (at ``start_at``, default in 5 s) and train ``seconds``."""
     import asyncio
 
-    clients = [WsSession(url, i) for i in range(sessions)]
+    clients = [WsSession(url, i, (cookies or [None] * sessions)[i]) for i in range(sessions)]
 
     async def room():
-        start_at = time.monotonic() + 5.0  # everyone presses Play at about the same moment
-        await asyncio.gather(*(c.run(seconds, start_at) for c in clients), return_exceptions=False)
+        at = start_at if start_at is not None else time.monotonic() + 5.0
+        await asyncio.gather(*(c.run(seconds, at) for c in clients), return_exceptions=False)
 
     asyncio.run(room())
     return clients
+
+
+def steps_at(client: WsSession, moment: float) -> int:
+    """The last step count ``client`` was shown at or before ``moment`` (0 before any)."""
+    return max((step for t, step in client.step_log if t <= moment), default=0)
+
+
+# -- replicas behind nginx (deploy/local.sh) ---------------------------------------------------------------------------
+
+ROUTE_COOKIE = "realnvp_route"  # deploy/nginx.conf.in: the affinity cookie nginx sets on a first visit
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never through an HTTP proxy
+
+
+def http_get(url: str, cookies: dict[str, str] | None = None, timeout: float = 10.0):
+    """GET ``url`` (loopback, no proxy); returns the response (read it, then close it)."""
+    request = urllib.request.Request(url)
+    if cookies:
+        request.add_header("Cookie", "; ".join(f"{k}={v}" for k, v in cookies.items()))
+    return _DIRECT.open(request, timeout=timeout)
+
+
+def first_visit(proxy_url: str) -> tuple[str, str]:
+    """A browser's first visit through the proxy: the affinity cookie nginx sets, and the replica that answered."""
+    with http_get(proxy_url + "/_stcore/health") as response:
+        response.read()
+        route = next(
+            c.split(";")[0].split("=", 1)[1]
+            for c in response.headers.get_all("Set-Cookie") or []
+            if c.startswith(ROUTE_COOKIE + "=")
+        )
+        return route, served_by(response)
+
+
+def served_by(response) -> str:
+    """The replica that finally answered (nginx lists every one it tried in X-Replica)."""
+    return (response.headers.get("X-Replica") or "").split(",")[-1].strip()
+
+
+def replica_for(proxy_url: str, route: str) -> str:
+    """Which replica the proxy sends a browser carrying the affinity cookie ``route`` to."""
+    with http_get(proxy_url + "/_stcore/health", {ROUTE_COOKIE: route}) as response:
+        response.read()
+        return served_by(response)
+
+
+class Deployment:
+    """What ``deploy/local.sh N`` started: the proxy's URL, each replica's URL and PID, nginx's PID."""
+
+    def __init__(self, proxy_url: str, replica_urls: list[str], state_dir: Path):
+        self.proxy_url = proxy_url
+        self.replica_urls = replica_urls
+        self.state_dir = state_dir
+        self.pids: dict[str, int] = {}  # "127.0.0.1:PORT" (as X-Replica names it) or "nginx" -> PID
+        for line in (state_dir / "pids").read_text().split("\n"):
+            if line.strip():
+                kind, port, pid = line.split()
+                self.pids["nginx" if kind == "nginx" else f"127.0.0.1:{port}"] = int(pid)
+        self.replicas = [u.removeprefix("http://") for u in replica_urls]
+        self.started_pids = list(self.pids.values())
+
+    def kill(self, replica: str) -> None:
+        """Stop a replica at once (SIGKILL, as a crash or a lost machine would)."""
+        os.kill(self.pids[replica], signal.SIGKILL)
+
+    def alive(self) -> list[int]:
+        """PIDs that local.sh started and that are still running (ours: streamlit or nginx)."""
+        left = []
+        for pid in self.started_pids:
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0]
+            if state != "Z" and (b"streamlit" in cmdline or b"nginx" in cmdline):
+                left.append(pid)
+        return left
+
+
+@contextlib.contextmanager
+def local_deploy(replicas: int, state_dir: Path, env: dict[str, str] | None = None, timeout: float = 240.0):
+    """Run ``deploy/local.sh replicas`` with its state in ``state_dir``; yield a :class:`Deployment`.
+
+    Stopped on the way out, whatever happened: Ctrl-C (SIGINT) to local.sh, then ``local.sh stop`` (a no-op when
+    everything is gone already), then SIGKILL to any PID it started that is still running.
+    """
+    state_dir.mkdir(parents=True, exist_ok=True)
+    full_env = {**os.environ, "REALNVP_LOCAL_STATE": str(state_dir), "PYTHON": sys.executable, **(env or {})}
+    log = open(state_dir / "local.sh.log", "w")  # noqa: SIM115
+    proc = subprocess.Popen(
+        ["bash", str(ROOT / "deploy" / "local.sh"), str(replicas)],
+        cwd=ROOT,
+        env=full_env,
+        stdout=subprocess.PIPE,
+        stderr=log,
+        text=True,
+        start_new_session=True,
+    )
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line.strip()) for line in proc.stdout], daemon=True).start()
+    deployment = None
+    try:
+        urls = []
+        deadline = time.monotonic() + timeout
+        while len(urls) < replicas + 1:
+            try:
+                urls.append(lines.get(timeout=max(0.1, min(1.0, deadline - time.monotonic()))))
+            except queue.Empty:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    log.flush()
+                    raise RuntimeError(
+                        f"deploy/local.sh {replicas} did not start: {(state_dir / 'local.sh.log').read_text()[-2000:]}"
+                    ) from None
+        deployment = Deployment(urls[0], urls[1:], state_dir)
+        yield deployment
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.terminate()
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=15)
+        subprocess.run(["bash", str(ROOT / "deploy" / "local.sh"), "stop"], env=full_env, timeout=60, check=False)
+        if deployment is not None:
+            for pid in deployment.alive():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+        log.close()
+
+
+# -- the benchmark -----------------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def serving(replicas: int, env: dict[str, str]):
+    """One plain server (replicas == 0) or ``replicas`` behind nginx; yields (url, deployment or None, pids)."""
+    if replicas == 0:
+        old = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        try:
+            with streamlit_server() as (url, proc):
+                yield url, None, [proc.pid]
+        finally:
+            for k, v in old.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+        return
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="realnvp-load-") as folder:
+        with local_deploy(replicas, Path(folder), env) as deployment:
+            yield deployment.proxy_url, deployment, [deployment.pids[r] for r in deployment.replicas]
+
+
+def late_visit(browser, url: str) -> dict:
+    """A real Chromium page's first visit: seconds to each milestone, or an error."""
+    page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    start = time.perf_counter()
+    out: dict = {}
+    try:
+        response = page.goto(url, timeout=60_000)
+        out["replica"] = response.headers.get("x-replica") if response else None
+        milestones = {}
+        for name, selector in LATE_VISITOR_MILESTONES:
+            page.wait_for_selector(selector, timeout=60_000)
+            milestones[name] = round(time.perf_counter() - start, 2)
+        out["s"] = time.perf_counter() - start
+        milestones["plotly_js_fetch"] = page.evaluate(PLOTLY_FETCH_TIMING)
+        out["milestones"] = milestones
+    except Exception as err:
+        out["s"] = float("inf")
+        out["error"] = f"late visitor: no chart within 60 s ({type(err).__name__})"
+    page.context.close()
+    return out
+
+
+def quality_rows(clients: list[WsSession], seconds: float, min_steps: float, min_refreshes: float) -> list[dict]:
+    rows = []
+    for c in clients:
+        steps_per_s = c.step / seconds
+        refreshes_per_s = c.refreshes / seconds
+        rows.append(
+            {
+                "session": c.index,
+                "replica": c.replica,
+                "steps": c.step,
+                "steps_per_s": round(steps_per_s, 1),
+                "chart_refreshes": c.refreshes,
+                "refreshes_per_s": round(refreshes_per_s, 2),
+                "waiting_at_end": c.waiting,
+                "meets_quality": steps_per_s >= min_steps and refreshes_per_s >= min_refreshes,
+            }
+        )
+    return rows
 
 
 def main() -> int:
@@ -178,123 +415,198 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--late-after", type=float, default=20.0, help="seconds after Play when the late visitor comes")
     parser.add_argument("--client", choices=("ws", "browser"), default="ws")
+    parser.add_argument("--replicas", type=int, default=0, help="0: one server; R: R replicas behind nginx")
+    parser.add_argument("--kill-after", type=float, default=None, help="stop one replica this many s after Play")
+    parser.add_argument("--baseline", type=float, default=0.0, help="first, one session alone for this many s")
+    parser.add_argument("--min-steps", type=float, default=20.0, help="quality: steps/s each session averages")
+    parser.add_argument("--min-refreshes", type=float, default=2.0, help="quality: chart refreshes/s each")
+    parser.add_argument("--slots", type=int, default=None, help="REALNVP_TRAINING_SLOTS for the server(s)")
+    parser.add_argument("--no-late-visitor", action="store_true")
     args = parser.parse_args()
     sessions = max(1, min(args.sessions, 40))
     seconds = max(5.0, min(args.seconds, 600.0))
+    replicas = max(0, min(args.replicas, 8))
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    env = {"REALNVP_TRAINING_SLOTS": str(args.slots)} if args.slots else {}
+    cores = os.cpu_count() or 1
 
     peak_rss = [0]
     stop = threading.Event()
-    report: dict = {"sessions": sessions, "seconds": seconds}
-    with streamlit_server() as (url, proc), chromium() as browser:
+    report: dict = {
+        "sessions": sessions,
+        "seconds": seconds,
+        "replicas": replicas,
+        "cores": cores,
+        "load_average_at_start": os.getloadavg(),
+        "quality": {"min_steps_per_s": args.min_steps, "min_refreshes_per_s": args.min_refreshes},
+    }
+    with serving(replicas, env) as (url, deployment, pids), chromium() as browser:
 
         def watch_memory():
             while not stop.is_set():
-                peak_rss[0] = max(peak_rss[0], rss_of_tree(proc.pid))
+                peak_rss[0] = max(peak_rss[0], sum(rss_of_tree(p) for p in pids))
                 time.sleep(0.5)
 
         threading.Thread(target=watch_memory, daemon=True).start()
+
+        def cookies_for(n: int) -> list[dict] | None:
+            if deployment is None:
+                return None
+            return [{ROUTE_COOKIE: first_visit(url)[0]} for _ in range(n)]
+
+        if args.baseline > 0:
+            alone = run_ws_room(url, 1, args.baseline, cookies_for(1))[0]
+            report["baseline_one_session_steps_per_s"] = round(alone.step / args.baseline, 1)
         if args.client == "ws":
-            late_box: dict = {}
+            box: dict = {}
+            start_at = time.monotonic() + 5.0  # everyone presses Play at about the same moment
+            room_cookies = cookies_for(sessions)
 
-            def late_visitor():
-                time.sleep(5.0 + args.late_after)
-                page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
-                start = time.perf_counter()
-                try:
-                    page.goto(url, timeout=60_000)
-                    milestones = {}
-                    for name, selector in LATE_VISITOR_MILESTONES:
-                        page.wait_for_selector(selector, timeout=60_000)
-                        milestones[name] = round(time.perf_counter() - start, 2)
-                    late_box["s"] = time.perf_counter() - start
-                    milestones["plotly_js_fetch"] = page.evaluate(PLOTLY_FETCH_TIMING)
-                    late_box["milestones"] = milestones
-                except Exception as err:
-                    late_box["s"] = float("inf")
-                    late_box["error"] = f"late visitor: no chart within 60 s ({type(err).__name__})"
-                page.context.close()
+            def room():
+                box["clients"] = run_ws_room(url, sessions, seconds, room_cookies, start_at)
 
-            room = threading.Thread(target=lambda: late_box.setdefault("clients", run_ws_room(url, sessions, seconds)))
-            room.start()
-            late_visitor()  # Playwright's sync API stays on this thread
-            room.join()
-            clients = late_box["clients"]
+            thread = threading.Thread(target=room)
+            thread.start()
+            killed = None
+            if deployment is not None and args.kill_after is not None:
+                time.sleep(max(0.0, start_at + args.kill_after - time.monotonic()))
+                killed = deployment.replicas[0]
+                box["killed_at"] = time.monotonic()
+                deployment.kill(killed)
+            if not args.no_late_visitor:
+                time.sleep(max(0.0, start_at + args.late_after - time.monotonic()))
+                box["late"] = late_visit(browser, url)  # Playwright's sync API stays on this thread
+            thread.join()
+            clients = box["clients"]
             stop.set()
-            errors = [e for c in clients for e in c.errors] + ([late_box["error"]] if "error" in late_box else [])
-            rows = [
-                {"session": c.index, "steps": c.step, "chart_refreshes": c.refreshes, "waiting_at_end": c.waiting}
-                for c in clients
-            ]
-            report.update(
-                client="ws",
-                rows=rows,
-                errors=errors,
-                late_visitor_first_chart_s=late_box.get("s"),
-                late_visitor_milestones_s=late_box.get("milestones"),
-                server_peak_rss_mb=peak_rss[0] / 2**20,
-                slowest_over_fastest=min(r["steps"] for r in rows) / max(max(r["steps"] for r in rows), 1),
-            )
-            return print_report(report)
-        pages, errors = [], []
-        for i in range(sessions):
-            page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
-            page.on("pageerror", lambda e, i=i: errors.append(f"session {i}: {e}"))
-            page.goto(url, timeout=120_000)
-            pages.append(page)
-        for page in pages:
-            wait_ready(page, timeout=120)
-            page.wait_for_selector(".st-key-play button", timeout=120_000)
-        for page in pages:
-            page.evaluate(COUNT_REDRAWS)
-            page.locator(".st-key-play button").click()
-        t0 = time.perf_counter()
-        late = None
-        while time.perf_counter() - t0 < seconds:
-            if late is None and time.perf_counter() - t0 >= args.late_after:
-                visitor = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
-                start = time.perf_counter()
-                try:
-                    visitor.goto(url, timeout=60_000)
-                    visitor.wait_for_selector(".js-plotly-plot .main-svg", timeout=60_000)
-                    late = time.perf_counter() - start
-                except Exception as err:  # report it; the measurement of the others goes on
-                    late = float("inf")
-                    errors.append(f"late visitor: no chart within 60 s ({type(err).__name__})")
-                visitor.context.close()
-            time.sleep(1.0)
-        rows = []
-        for i, page in enumerate(pages):
-            steps = number_in(page, "step-count") or 0
-            redraws = page.evaluate("() => window.__redraws")
-            waiting = page.get_by_text("Waiting for a free training slot").count() > 0
-            exceptions = page.locator("[data-testid=stException]").count()
-            if exceptions:
-                errors.append(f"session {i}: exception shown on the page")
-            rows.append({"session": i, "steps": steps, "chart_refreshes": redraws, "waiting_at_end": waiting})
-            page.locator(".st-key-pause button").click()
-        stop.set()
-        report.update(
-            rows=rows,
-            errors=errors,
-            late_visitor_first_chart_s=late,
-            server_peak_rss_mb=peak_rss[0] / 2**20,
-            slowest_over_fastest=min(r["steps"] for r in rows) / max(max(r["steps"] for r in rows), 1),
+            late = box.get("late", {})
+            errors = [e for c in clients for e in c.errors] + ([late["error"]] if "error" in late else [])
+            rows = quality_rows(clients, seconds, args.min_steps, args.min_refreshes)
+            report.update(client="ws", rows=rows, errors=errors)
+            if late:
+                report.update(
+                    late_visitor_first_chart_s=late.get("s"), late_visitor_milestones_s=late.get("milestones")
+                )
+                report["late_visitor_replica"] = late.get("replica")
+            if deployment is not None:
+                report["split"] = dict(collections.Counter(c.replica for c in clients))
+            if killed is not None:
+                t = box["killed_at"]
+                lost = [c for c in clients if c.replica == killed]
+                kept = [c for c in clients if c.replica != killed]
+                after = max(1e-9, start_at + seconds - t)
+                report["kill"] = {
+                    "replica": killed,
+                    "after_play_s": args.kill_after,
+                    "its_sessions": len(lost),
+                    "its_sessions_disconnected": sum(c.disconnected_at is not None for c in lost),
+                    "others": len(kept),
+                    "others_disconnected": sum(c.disconnected_at is not None for c in kept),
+                    "others_steps_per_s_after": [round((c.step - steps_at(c, t)) / after, 1) for c in kept],
+                    "others_advancing_after": sum(c.step > steps_at(c, t) for c in kept),
+                }
+        else:
+            report.update(browser_room(browser, url, sessions, seconds, args))
+            stop.set()
+        report["server_peak_rss_mb"] = peak_rss[0] / 2**20
+    return print_report(report, seconds)
+
+
+def browser_room(browser, url: str, sessions: int, seconds: float, args) -> dict:
+    """The room as real Chromium contexts (heavier on this machine than the server itself)."""
+    pages, errors = [], []
+    for i in range(sessions):
+        page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+        page.on("pageerror", lambda e, i=i: errors.append(f"session {i}: {e}"))
+        page.goto(url, timeout=120_000)
+        pages.append(page)
+    for page in pages:
+        wait_ready(page, timeout=120)
+        page.wait_for_selector(".st-key-play button", timeout=120_000)
+    for page in pages:
+        page.evaluate(COUNT_REDRAWS)
+        page.locator(".st-key-play button").click()
+    t0 = time.perf_counter()
+    late = None
+    while time.perf_counter() - t0 < seconds:
+        if late is None and time.perf_counter() - t0 >= args.late_after:
+            late = late_visit(browser, url)
+            if "error" in late:
+                errors.append(late["error"])
+        time.sleep(1.0)
+    rows = []
+    for i, page in enumerate(pages):
+        steps = number_in(page, "step-count") or 0
+        redraws = page.evaluate("() => window.__redraws")
+        waiting = page.get_by_text("Waiting for a free training slot").count() > 0
+        if page.locator("[data-testid=stException]").count():
+            errors.append(f"session {i}: exception shown on the page")
+        rows.append(
+            {
+                "session": i,
+                "replica": None,
+                "steps": steps,
+                "steps_per_s": round(steps / seconds, 1),
+                "chart_refreshes": redraws,
+                "refreshes_per_s": round(redraws / seconds, 2),
+                "waiting_at_end": waiting,
+                "meets_quality": steps / seconds >= args.min_steps and redraws / seconds >= args.min_refreshes,
+            }
         )
-    return print_report(report)
+        page.locator(".st-key-pause button").click()
+    out = {"client": "browser", "rows": rows, "errors": errors}
+    if late:
+        out.update(late_visitor_first_chart_s=late.get("s"), late_visitor_milestones_s=late.get("milestones"))
+    return out
 
 
-def print_report(report: dict) -> int:
-    print(f"{'session':>7s} {'steps':>7s} {'refreshes':>9s} {'waiting':>7s}")
-    for r in report["rows"]:
-        print(f"{r['session']:7d} {r['steps']:7.0f} {r['chart_refreshes']:9d} {r['waiting_at_end']!s:>7s}")
+def print_report(report: dict, seconds: float) -> int:
+    rows = report["rows"]
     print(
-        f"errors: {len(report['errors'])}  late visitor first chart: {report['late_visitor_first_chart_s']:.1f} s  "
-        f"server peak RSS: {report['server_peak_rss_mb']:.0f} MB  slowest/fastest steps: "
-        f"{report['slowest_over_fastest']:.2f}"
+        f"{'session':>7s} {'replica':>16s} {'steps':>7s} {'steps/s':>8s} {'refr/s':>7s} {'waiting':>7s} {'quality':>7s}"
     )
-    if report.get("late_visitor_milestones_s"):
-        print("late visitor milestones (s after navigating):", report["late_visitor_milestones_s"])
+    for r in rows:
+        print(
+            f"{r['session']:7d} {r['replica'] or '-':>16s} {r['steps']:7.0f} {r['steps_per_s']:8.1f} "
+            f"{r['refreshes_per_s']:7.2f} {r['waiting_at_end']!s:>7s} {'yes' if r['meets_quality'] else 'no':>7s}"
+        )
+    total = sum(r["steps"] for r in rows) / seconds
+    met = sum(r["meets_quality"] for r in rows)
+    q = report["quality"]
+    report.update(
+        total_steps_per_s=round(total, 1),
+        sessions_meeting_quality=met,
+        sessions_per_core_at_quality=round(met / report["cores"], 2),
+        slowest_over_fastest=min(r["steps"] for r in rows) / max(max(r["steps"] for r in rows), 1),
+    )
+    late = report.get("late_visitor_first_chart_s")
+    print(
+        f"sessions: {len(rows)} on {report['replicas'] or 1} server(s), {report['cores']} cores "
+        f"(load average at start {report['load_average_at_start'][0]:.1f}); errors: {len(report['errors'])}"
+    )
+    print(
+        f"total {total:.0f} steps/s"
+        + (
+            f" (one session alone: {report['baseline_one_session_steps_per_s']:.0f} steps/s, ratio "
+            f"{total / max(report['baseline_one_session_steps_per_s'], 1e-9):.2f})"
+            if "baseline_one_session_steps_per_s" in report
+            else ""
+        )
+        + f"; slowest/fastest steps {report['slowest_over_fastest']:.2f}"
+    )
+    print(
+        f"quality (>= {q['min_steps_per_s']:g} steps/s and >= {q['min_refreshes_per_s']:g} refreshes/s each): "
+        f"{met}/{len(rows)} sessions = {met / report['cores']:.2f} sessions per core"
+    )
+    if late is not None:
+        print(f"late visitor first chart: {late:.1f} s {report.get('late_visitor_milestones_s') or ''}")
+    print(f"server peak RSS: {report['server_peak_rss_mb']:.0f} MB (all replicas)")
+    if "split" in report:
+        print("sessions per replica:", report["split"])
+    if "kill" in report:
+        print("replica stopped:", report["kill"])
+    for e in report["errors"][:10]:
+        print("  error:", e)
     (ARTIFACTS / "load-report.json").write_text(json.dumps(report, indent=1))
     return 0
 
