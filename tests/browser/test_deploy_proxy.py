@@ -57,6 +57,8 @@ def run_room(clients: list[WsSession], seconds: float) -> None:
 def test_two_replicas_behind_nginx(tmp_path):
     require_browser()
     require_nginx()
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(3)
     upload = tmp_path / "blob.csv"
@@ -128,7 +130,12 @@ def test_two_replicas_behind_nginx(tmp_path):
             # the Chromium page reconnects (Streamlit's own reconnect), lands on the other replica, and its next
             # run (the live view's timer) says the server restarted
             try:
-                page.get_by_text(RESTART_NOTICE).wait_for(timeout=60_000)
+                try:
+                    page.get_by_text(RESTART_NOTICE).wait_for(timeout=20_000)
+                except PlaywrightTimeout:  # no timed rerun came: the visitor's next page shows it
+                    phases["notice_needed_a_click"] = time.monotonic() - t0
+                    page.get_by_role("link", name="Layer by layer").first.click(timeout=40_000)
+                    page.get_by_text(RESTART_NOTICE).wait_for(timeout=40_000)
             except Exception:
                 page.screenshot(path=str(ARTIFACTS / "deploy-proxy-no-notice.png"), full_page=True)
                 (ARTIFACTS / "deploy-proxy-console.txt").write_text("\n".join(console))
