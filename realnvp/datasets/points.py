@@ -653,8 +653,8 @@ def _classify(cells: Any, decimal_comma: bool = False) -> tuple[np.ndarray, np.n
 
 
 def _kinds(cells: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per cell (any shape): non-blank; a number (NaN/inf too) as a decimal point reads it, one with a decimal comma
-    instead; a number written with a point."""
+    """Per cell (any shape): non-blank; a number as read with a decimal point (NaN/inf too); a number only a decimal
+    comma makes ("1,5"); a number written with a point ("1.5")."""
     text = pd.Series(np.asarray(cells, dtype=object).ravel(), dtype=object).fillna("").astype(str).str.strip()
     point, comma = (text.str.contains(c, regex=False).to_numpy().reshape(np.shape(cells)) for c in ".,")
     dot = np.isin(_classify(cells)[1], _NUMBER)
