@@ -23,6 +23,7 @@ from realnvp.datasets import DATASETS, NOISE_RANGE
 from realnvp.flow import FlowConfig
 from realnvp.norm import NORMS
 from realnvp.training import OPTIMIZERS, OptimConfig
+from realnvp.training.engine import SCHEDULES
 
 __all__ = ["Limit", "LIMITS", "Settings", "PRESETS", "Preset", "from_query", "to_query", "clamp"]
 
@@ -48,6 +49,7 @@ LIMITS: dict[str, Limit] = {
     "batch_size": Limit(8, 2048, True),
     "grad_clip": Limit(0.0, 100.0),
     "steps_per_frame": Limit(1, 400, True),
+    "decay_steps": Limit(0, 200_000, True),
     "upload_mb": Limit(0, 20),
     "upload_points": Limit(10, 20_000, True),
 }
@@ -61,6 +63,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "mask": MASKS,
     "norm": NORMS,
     "optimizer": OPTIMIZERS,
+    "schedule": SCHEDULES,
 }
 
 # URL parameter name for each field (short, stable; part of shared links).
@@ -81,6 +84,8 @@ QUERY_KEYS = {
     "batch_size": "batch",
     "grad_clip": "clip",
     "steps_per_frame": "spf",
+    "schedule": "sched",
+    "decay_steps": "decay",
 }
 
 
@@ -108,6 +113,8 @@ class Settings:
     batch_size: int = 512
     grad_clip: float = 1.0
     steps_per_frame: int = 0  # 0: adapt to the machine (about 0.15 s of training per frame)
+    schedule: str = "constant"  # or "cosine": the learning rate decays to 2% of lr over decay_steps steps
+    decay_steps: int = 0
 
     def flow_config(self) -> FlowConfig:
         return FlowConfig(
@@ -122,11 +129,18 @@ class Settings:
         )
 
     def optim_config(self) -> OptimConfig:
-        return OptimConfig(optimizer=self.optimizer, lr=self.lr, batch_size=self.batch_size, grad_clip=self.grad_clip)
+        return OptimConfig(
+            optimizer=self.optimizer,
+            lr=self.lr,
+            batch_size=self.batch_size,
+            grad_clip=self.grad_clip,
+            schedule=self.schedule,
+            total_steps=self.decay_steps,
+        )
 
     def needs_reset(self, other: Settings) -> bool:
         """True when going from ``other`` to ``self`` changes the data or the model (not just the optimiser)."""
-        live = {"lr", "batch_size", "grad_clip", "steps_per_frame"}
+        live = {"lr", "batch_size", "grad_clip", "steps_per_frame", "schedule", "decay_steps"}
         return any(getattr(self, f.name) != getattr(other, f.name) for f in fields(self) if f.name not in live)
 
     def to_dict(self) -> dict[str, Any]:

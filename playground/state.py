@@ -178,6 +178,8 @@ class PlaygroundState(TrainingTransport):
             self.trainer.set_batch_size(new.batch_size)
         if new.grad_clip != old.grad_clip:
             self.trainer.set_grad_clip(new.grad_clip)
+        if (new.schedule, new.decay_steps) != (old.schedule, old.decay_steps):
+            self.trainer.set_schedule(new.schedule, new.decay_steps)
         if new.steps_per_frame != old.steps_per_frame and self.worker is not None:
             spf = new.steps_per_frame
             self.worker.chunk_steps = spf if spf > 0 else 5

@@ -31,7 +31,8 @@ from realnvp.datasets import DATASETS
 
 __all__ = ["LiveView", "BIG_FONT_CSS"]
 
-FRAME_LOG = os.environ.get("REALNVP_FRAME_LOG")  # benchmarks: append one JSON line per live frame
+FRAME_LOG = os.environ.get("REALNVP_FRAME_LOG")
+BROADCAST_HEARTBEAT_S = 5.0  # benchmarks: append one JSON line per live frame
 
 BIG_FONT_CSS = "<style>[data-testid='stMetricValue'] {font-size: 2.1rem;} .stButton button {font-size: 1.1rem;}</style>"
 
@@ -53,8 +54,13 @@ class LiveView:
         prefix: str = "",
         widget_prefix: str = "pg-",
         on_settings: Callable[[Settings], None] | None = None,
+        square_height: int = 420,
+        loss_height: int = 360,
     ):
         self.state = state
+        self.square_height, self.loss_height = square_height, loss_height  # the presenter view sizes its charts
+        self.broadcast = None  # a playground.serving.broadcast.Broadcast: every drawn frame is published into it
+        self.title = ""
         self.prefix = prefix
         self.widget_prefix = widget_prefix
         self.on_settings = on_settings or (lambda settings: None)
@@ -69,9 +75,21 @@ class LiveView:
             notice = state.notice
             state.reset()
             state.notice = notice
+        self.adopt_trainer_lr()
         for name, key in self.widget.items():  # widgets forget their values when another page was shown
             if key not in st.session_state:
                 st.session_state[key] = getattr(state.settings, name)
+
+    def adopt_trainer_lr(self) -> bool:
+        """If the trainer changed its learning rate (the NaN guard halves it), the settings, the slider and the URL
+        follow. Returns True when something changed. Call before the widgets are drawn."""
+        state = self.state
+        if state.trainer is None or state.trainer.lr == state.settings.lr:
+            return False
+        state.settings = replace(state.settings, lr=state.trainer.lr)
+        st.session_state[self.widget["lr"]] = state.settings.lr
+        self.on_settings(state.settings)
+        return True
 
     def key(self, name: str) -> str:
         return f"{self.prefix}{name}"
@@ -83,7 +101,22 @@ class LiveView:
 
     def on_setting_changed(self) -> None:
         values = {n: st.session_state.get(k, getattr(self.state.settings, n)) for n, k in self.widget.items()}
+        was_playing = self.state.playing
+        preset = PRESETS.get(st.session_state.get(f"{self.widget_prefix}preset"))
+        if preset is not None and Settings(**values).needs_reset(preset.settings):
+            st.session_state[f"{self.widget_prefix}preset"] = "—"  # the preset's label no longer applies
         self.state.apply(Settings(**values))
+        if was_playing and not self.state.playing:  # data or architecture changed while playing: keep playing
+            self.on_play(keep_notice=True)
+            self.state.notice = (self.state.notice or "Model reset.") + " Still playing, on the new model."
+        self.on_settings(self.state.settings)
+
+    def apply_settings(self, settings: Settings, notice: str | None) -> None:
+        """Switch to a scene's or preset's settings: fresh model, widgets and URL updated, paused."""
+        self.stop_training()
+        self.state.settings = replace(settings)
+        self.sync_widgets()
+        self.state.reset(notice)
         self.on_settings(self.state.settings)
 
     def on_preset(self) -> None:
@@ -98,10 +131,19 @@ class LiveView:
     def stop_training(self) -> None:
         self.state.stop_training()
 
-    def on_play(self) -> None:
+    def on_play(self, keep_notice: bool = False) -> None:
+        if not keep_notice:
+            self.state.notice = None  # a notice about the last reset or change no longer applies once training
         self.state.start_training(training_slots(), self.slot_id)
 
+    def on_play_pause(self) -> None:
+        if self.state.playing:
+            self.stop_training()
+        else:
+            self.on_play()
+
     def on_step(self) -> None:
+        self.state.notice = None
         self.stop_training()
         try:
             self.state.advance()
@@ -166,6 +208,24 @@ class LiveView:
                 key=w["batch_size"],
                 on_change=change,
             )
+            st.selectbox(
+                "Learning-rate schedule",
+                CHOICES["schedule"],
+                key=w["schedule"],
+                format_func={
+                    "constant": "constant",
+                    "cosine": "cosine decay (to 2%)",
+                    "ramp": "linear ramp up (warm-up)",
+                }.get,
+                on_change=change,
+            )
+            if s.schedule != "constant":
+                st.select_slider(
+                    "Schedule length (steps)",
+                    _options([500, 1000, 1500, 2000, 3000, 4000, 6000, 10000], s.decay_steps),
+                    key=w["decay_steps"],
+                    on_change=change,
+                )
             st.select_slider(
                 "Gradient clip",
                 _options([0.0, 0.5, 1.0, 5.0, 10.0, 100.0], s.grad_clip),
@@ -216,7 +276,9 @@ class LiveView:
     def live(self) -> None:
         """The part that refreshes while training (a timed fragment; nothing is scheduled while paused)."""
         self._was_playing = self.state.playing
-        fragment = st.fragment(run_every=self._refresh_period() if self._was_playing else None)(self._frame)
+        # paused with a follow link open: a slow heartbeat keeps the followers' "the run is on" fresh
+        idle = BROADCAST_HEARTBEAT_S if self.broadcast is not None else None
+        fragment = st.fragment(run_every=self._refresh_period() if self._was_playing else idle)(self._frame)
         fragment()
 
     @staticmethod
@@ -257,6 +319,8 @@ class LiveView:
             self._handle_training_error(err)
         if self._was_playing and not playing:
             st.rerun()  # training stopped by itself: a full rerun shows "paused" and stops the timer
+        if state.trainer.lr != state.settings.lr:  # the guard lowered it: the slider and the URL must say so
+            st.rerun(scope="app")  # the next full run adopts it before drawing the slider
         self._draw(state)
         return playing
 
@@ -308,17 +372,26 @@ class LiveView:
         if stale:  # plain figure dicts: building them costs well under a millisecond
             state.figures = {
                 "density": plots.density_spec(
-                    display.xs, display.ys, display.log_p, uirevision=f"density-{id(trainer)}"
+                    display.xs,
+                    display.ys,
+                    display.log_p,
+                    uirevision=f"density-{id(trainer)}",
+                    height=self.square_height,
+                    bounds=display.bounds,
                 ),
                 "points": plots.points_spec(
                     trainer.train_points[:DISPLAY_POINTS],
                     display.samples,
                     bounds=display.bounds,
                     uirevision=f"points-{id(trainer)}",
+                    height=self.square_height,
                 ),
-                "loss": plots.loss_spec(*curves, entropy, uirevision="loss"),
+                "loss": plots.loss_spec(*curves, entropy, uirevision="loss", height=self.loss_height),
             }
             state.figures_step = display.step
+        if self.broadcast is not None:  # followers draw exactly these figures; they never touch the trainer
+            metrics = {"Held-out NLL (nats)": f"{nll:.3f}", "Gap to the floor": "—" if gap is None else f"{gap:+.3f}"}
+            self.broadcast.publish(step, metrics, state.figures, self.title, state.playing)
         left, right = st.columns(2)
         with left:
             live_chart(state.figures["density"], key=f"{self.widget_prefix}density")

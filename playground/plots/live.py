@@ -71,6 +71,11 @@ def _layout_spec(title: str, uirevision: str, height: int = 420, **extra) -> dic
     )
 
 
+# The density and samples panels share these margins (the density's colour bar lies under its plot), so with equal
+# heights and the same bounds their plot areas are identical: the audience compares like with like.
+SQUARE_MARGIN = dict(l=56, r=16, t=56, b=64)
+
+
 def _square_axes_spec(bounds: tuple[float, float, float, float] | None) -> dict:
     xaxis, yaxis = _axis(constrain="domain"), _axis(scaleanchor="x", scaleratio=1)
     if bounds is not None:
@@ -95,6 +100,7 @@ def points_spec(
     uirevision: str = "points",
     title: str = "Data (grey) and model samples (orange)",
     packed: bool = True,
+    height: int = 420,
 ) -> dict:
     """Plotly figure dict: data points against samples drawn from the model, on equal axes (``Scattergl``).
 
@@ -118,7 +124,9 @@ def points_spec(
     if samples is not None:
         traces.append(cloud(samples, "samples", SAMPLE_COLOR))
     # no legend: the title names the colours, and a legend costs every live redraw a measuring pass
-    return dict(data=traces, layout=_layout_spec(title, uirevision, showlegend=False, **_square_axes_spec(bounds)))
+    layout = _layout_spec(title, uirevision, height, showlegend=False, **_square_axes_spec(bounds))
+    layout["margin"] = dict(SQUARE_MARGIN)
+    return dict(data=traces, layout=layout)
 
 
 def points_figure(
@@ -144,10 +152,13 @@ def density_spec(
     title: str = "Model log-density log p(x)",
     floor_quantile: float = 0.05,
     packed: bool = True,
+    height: int = 420,
+    bounds: tuple[float, float, float, float] | None = None,
 ) -> dict:
     """Plotly figure dict: heatmap of ``log_density[iy, ix]`` over the grid ``xs × ys``, in data units.
 
-    The colour scale's bottom is clipped at a low quantile so the empty plane doesn't wash out the shape.
+    The colour scale's bottom is clipped at a low quantile so the empty plane doesn't wash out the shape. Its colour
+    bar lies under the plot, so the plot area matches :func:`points_spec`'s at the same height and ``bounds``.
 
     >>> spec = density_spec(np.arange(3.0), np.arange(2.0), np.zeros((2, 3)), packed=False)
     >>> spec["data"][0]["type"], spec["data"][0]["z"].shape
@@ -165,11 +176,16 @@ def density_spec(
         zmin=zmin,
         zmax=zmax,
         colorscale="Viridis",
-        colorbar=dict(title=dict(text="log p"), thickness=14),
+        colorbar=dict(
+            title=dict(text="log p", side="right"), orientation="h", thickness=10, len=0.6, y=-0.1, yanchor="top"
+        ),
         hovertemplate="x %{x:.2f}<br>y %{y:.2f}<br>log p %{z:.2f}<extra></extra>",
     )
-    bounds = (float(xs[0]), float(xs[-1]), float(ys[0]), float(ys[-1]))
-    return dict(data=[heatmap], layout=_layout_spec(title, uirevision, **_square_axes_spec(bounds)))
+    if bounds is None:
+        bounds = (float(xs[0]), float(xs[-1]), float(ys[0]), float(ys[-1]))
+    layout = _layout_spec(title, uirevision, height, **_square_axes_spec(bounds))
+    layout["margin"] = dict(SQUARE_MARGIN)
+    return dict(data=[heatmap], layout=layout)
 
 
 def binned_mean(x: Sequence[float], y: Sequence[float], bins: int = 300) -> tuple[np.ndarray, np.ndarray]:
@@ -204,6 +220,7 @@ def loss_spec(
     uirevision: str = "loss",
     title: str = "Negative log-likelihood (nats)",
     packed: bool = True,
+    height: int = 360,
 ) -> dict:
     """Plotly figure dict: training NLL (binned), held-out NLL and the dataset's true-entropy floor with the gap.
 
@@ -269,4 +286,4 @@ def loss_spec(
         pad = 0.08 * (hi - lo + 1e-3)
         yaxis["range"] = [lo - pad, hi + pad]
     xaxis = _axis(title=dict(text="step"), showgrid=True, gridcolor="#eee")
-    return dict(data=traces, layout=_layout_spec(title, uirevision, height=360, xaxis=xaxis, yaxis=yaxis))
+    return dict(data=traces, layout=_layout_spec(title, uirevision, height=height, xaxis=xaxis, yaxis=yaxis))

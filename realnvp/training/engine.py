@@ -28,7 +28,7 @@ from realnvp.training.fastgrad import FastGrad, FlatAdam, flatten_parameters, su
 __all__ = ["OptimConfig", "History", "Trainer", "OPTIMIZERS", "SCHEDULES"]
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
-SCHEDULES = ("constant", "cosine")
+SCHEDULES = ("constant", "cosine", "ramp")  # ramp: linear warm-up to lr over total_steps, then constant
 SNAPSHOT_EVERY = 50  # steps between "last good state" snapshots (and the finiteness check)
 
 
@@ -229,12 +229,19 @@ class Trainer:
     def set_grad_clip(self, grad_clip: float) -> None:
         self.optim = replace(self.optim, grad_clip=float(grad_clip))
 
+    def set_schedule(self, schedule: str, total_steps: int) -> None:
+        """Switch the learning-rate schedule (``constant`` or ``cosine`` over ``total_steps`` from step 0)."""
+        self.optim = replace(self.optim, schedule=schedule, total_steps=int(total_steps))
+        self._apply_lr()
+
     def current_lr(self) -> float:
         o = self.optim
         if o.schedule == "cosine" and o.total_steps > 0:
             progress = min(self.step_count / o.total_steps, 1.0)
             ratio = o.min_lr_ratio + (1 - o.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
             return o.lr * ratio
+        if o.schedule == "ramp" and o.total_steps > 0:
+            return o.lr * min(1.0, (self.step_count + 1) / o.total_steps)
         return o.lr
 
     def _apply_lr(self) -> None:

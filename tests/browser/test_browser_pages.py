@@ -111,6 +111,11 @@ def test_points_page_upload_swap_fit_download_and_bad_file(tmp_path):
         assert page.get_by_text("A flow fitted to").count() == 1, "a bad upload must not cost the fitted model"
         page.screenshot(path=str(ARTIFACTS / "browser-points-bad-upload.png"), full_page=True)
 
+        page.locator(".st-key-pts-open-layers button").click()  # the fitted model opens on Layer by layer
+        page.get_by_role("heading", name="Layer by layer").first.wait_for(timeout=60_000)
+        assert "/layers" in page.url
+        assert_no_exception(page)
+
 
 def test_image_flows_page_samples_a_grid_at_two_temperatures():
     require_browser()

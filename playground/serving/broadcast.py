@@ -1,0 +1,90 @@
+"""Let a room follow the speaker's run: a server-wide registry of read-only live views.
+
+A speaker's Playground session *publishes* what its charts show (the figure dicts it already built, the step count,
+the metrics) into a :class:`Broadcast` under an unguessable id; any number of followers open ``/?follow=<id>`` and
+draw the latest publication. A follower never holds the speaker's trainer, lock or worker — only the published
+snapshot — so it costs the server drawing, never training, and it cannot pause, reset or retune the run. A broadcast
+that the speaker stopped, or that has not been refreshed for :data:`STALE_AFTER_S` (the speaker's tab closed), is
+reported as ended.
+
+>>> room = Broadcasts()
+>>> b = room.open()
+>>> b.publish(step=10, metrics={"nll": 1.2}, figures={}, title="moons")
+>>> room.get(b.id).step, room.get("not-an-id")
+(10, None)
+>>> room.close(b.id); room.get(b.id).ended
+True
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+
+__all__ = ["Broadcast", "Broadcasts", "STALE_AFTER_S"]
+
+STALE_AFTER_S = 30.0  # no publication for this long: the speaker's session is gone
+_KEEP_ENDED_S = 3600.0  # an ended broadcast still answers "this run ended" for an hour
+
+
+@dataclass
+class Broadcast:
+    """One speaker's latest publication. Written by the speaker's session, read by followers (replaced whole)."""
+
+    id: str
+    step: int = 0
+    metrics: dict = field(default_factory=dict)
+    figures: dict = field(default_factory=dict)
+    title: str = ""
+    playing: bool = False
+    published_at: float = field(default_factory=time.monotonic)
+    stopped: bool = False
+    revision: int = 0
+
+    def publish(self, step: int, metrics: dict, figures: dict, title: str = "", playing: bool = False) -> None:
+        """Replace the snapshot (the figure dicts are shared, never mutated afterwards by the speaker)."""
+        self.step, self.metrics, self.figures, self.title, self.playing = step, dict(metrics), figures, title, playing
+        self.published_at = time.monotonic()
+        self.revision += 1
+
+    @property
+    def ended(self) -> bool:
+        return self.stopped or time.monotonic() - self.published_at > STALE_AFTER_S
+
+
+class Broadcasts:
+    """Thread-safe id -> :class:`Broadcast` map for one server process (Streamlit sessions are its threads)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._items: dict[str, Broadcast] = {}
+
+    def open(self) -> Broadcast:
+        """A new broadcast with a 128-bit random url-safe id."""
+        with self._lock:
+            self._forget_old()
+            item = Broadcast(id=secrets.token_urlsafe(16))
+            self._items[item.id] = item
+            return item
+
+    def get(self, broadcast_id: str) -> Broadcast | None:
+        with self._lock:
+            return self._items.get(str(broadcast_id)[:64])
+
+    def close(self, broadcast_id: str) -> None:
+        with self._lock:
+            item = self._items.get(broadcast_id)
+            if item is not None:
+                item.stopped = True
+
+    def _forget_old(self) -> None:
+        now = time.monotonic()
+        for key, item in list(self._items.items()):
+            if now - item.published_at > _KEEP_ENDED_S:
+                del self._items[key]
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._items)
