@@ -113,7 +113,7 @@ TALK_SCRIPT: tuple[Scene, ...] = (
         _cosine(2000),
         "Press Space: eight affine couplings bend the Gaussian into two moons; the held-out NLL falls onto the "
         "dashed entropy floor.",
-        Promise("floor_by", step=2000, nats=0.05),
+        Promise("floor_by", step=2000, nats=0.06),
     ),
     Scene(
         "additive",
@@ -134,10 +134,10 @@ TALK_SCRIPT: tuple[Scene, ...] = (
     Scene(
         "exp-blowup",
         "5 · Raw exp scales blow up — and recover",
-        Settings(scale="exp", lr=0.02, grad_clip=0.0),
-        "Unbounded exp scales and a large learning rate with no clipping: a few seconds in, the loss overflows; "
-        "the guard restores the last good weights and halves the learning rate (watch the slider).",
-        Promise("guard_recovers", after=50, step=2000, nats=0.5),
+        Settings(scale="exp", lr=0.1, grad_clip=0.0, schedule="ramp", decay_steps=1500),
+        "Unbounded exp scales, no clipping, and a learning rate ramping up towards 0.1: a few seconds in the loss "
+        "overflows; the guard restores the last good weights and halves the learning rate (watch the slider).",
+        Promise("guard_recovers", after=600, step=3000, nats=0.5),
     ),
     Scene(
         "spirals",

@@ -228,8 +228,9 @@ PRESETS: dict[str, Preset] = {
     ),
     "spirals": Preset(
         "Two spirals",
-        Settings(dataset="spirals", noise=0.05, n_layers=12, width=128, lr=3e-3),
-        "A harder shape: more layers and wider conditioners; it takes about half a minute.",
+        Settings(dataset="spirals", noise=0.05, n_layers=12, width=128, lr=3e-3, schedule="cosine", decay_steps=4000),
+        "A harder shape: more layers and wider conditioners, and a cosine learning-rate decay over 4,000 steps "
+        "so the fit settles instead of spiking.",
     ),
     "additive": Preset(
         "Why additive struggles",
@@ -239,9 +240,9 @@ PRESETS: dict[str, Preset] = {
     ),
     "exp-blowup": Preset(
         "Unbounded exp blows up — and recovers",
-        Settings(scale="exp", lr=0.05, grad_clip=0.0),
-        "Raw exp scales and a large learning rate overflow within seconds; the guard restores the last good weights "
-        "and halves the learning rate until training is stable.",
+        Settings(scale="exp", lr=0.1, grad_clip=0.0, schedule="ramp", decay_steps=1500),
+        "Raw exp scales, no clipping and a learning rate ramping up to 0.1 overflow after a few seconds (step ≈700); "
+        "the guard restores the last good weights and halves the learning rate until training is stable.",
     ),
     "checkerboard": Preset(
         "Checkerboard",

@@ -71,7 +71,7 @@ def _layout_spec(title: str, uirevision: str, height: int = 420, **extra) -> dic
     )
 
 
-# The density and samples panels share these margins (the density's colour bar lies under its plot), so with equal
+# The density and samples panels share these margins (the density has no colour bar), so with equal
 # heights and the same bounds their plot areas are identical: the audience compares like with like.
 SQUARE_MARGIN = dict(l=56, r=16, t=56, b=64)
 
@@ -157,8 +157,9 @@ def density_spec(
 ) -> dict:
     """Plotly figure dict: heatmap of ``log_density[iy, ix]`` over the grid ``xs × ys``, in data units.
 
-    The colour scale's bottom is clipped at a low quantile so the empty plane doesn't wash out the shape. Its colour
-    bar lies under the plot, so the plot area matches :func:`points_spec`'s at the same height and ``bounds``.
+    The colour scale's bottom is clipped at a low quantile so the empty plane doesn't wash out the shape. No colour
+    bar (the title states the scale), so the plot area matches :func:`points_spec`'s at the same height and
+    ``bounds``: the two panels can be compared point for point.
 
     >>> spec = density_spec(np.arange(3.0), np.arange(2.0), np.zeros((2, 3)), packed=False)
     >>> spec["data"][0]["type"], spec["data"][0]["z"].shape
@@ -176,13 +177,12 @@ def density_spec(
         zmin=zmin,
         zmax=zmax,
         colorscale="Viridis",
-        colorbar=dict(
-            title=dict(text="log p", side="right"), orientation="h", thickness=10, len=0.6, y=-0.1, yanchor="top"
-        ),
+        showscale=False,  # a colour bar would shrink this plot below the samples panel's size
         hovertemplate="x %{x:.2f}<br>y %{y:.2f}<br>log p %{z:.2f}<extra></extra>",
     )
     if bounds is None:
         bounds = (float(xs[0]), float(xs[-1]), float(ys[0]), float(ys[-1]))
+    title = f"{title} · dark {zmin:.0f} → yellow {zmax:.1f}"
     layout = _layout_spec(title, uirevision, height, **_square_axes_spec(bounds))
     layout["margin"] = dict(SQUARE_MARGIN)
     return dict(data=[heatmap], layout=layout)

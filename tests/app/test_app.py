@@ -69,7 +69,7 @@ def test_preset_sets_its_controls_and_resets():
     at.selectbox(key="pg-preset").set_value("exp-blowup").run()
     assert not at.exception
     assert at.selectbox(key="pg-scale").value == "exp"
-    assert at.select_slider(key="pg-lr").value == 0.05
+    assert at.select_slider(key="pg-lr").value == 0.1
     assert at.session_state["playground"].trainer.model.config.scale == "exp"
     at.selectbox(key="pg-preset").set_value("spirals").run()
     assert at.selectbox(key="pg-dataset").value == "spirals"
