@@ -27,11 +27,15 @@ def race_density_specs(
     uirevision: str = "race-density",
     height: int = 380,
 ) -> list[dict]:
-    """One heatmap per contestant over the same grid, with one shared colour range (so colours compare).
+    """One heatmap per contestant over the same grid, with one shared colour range (so colours compare), stated in
+    each title.
 
     >>> specs = race_density_specs(np.arange(3.0), np.arange(2.0), [np.zeros((2, 3)), np.ones((2, 3))], ["A", "B"])
     >>> [s["data"][0]["zmax"] for s in specs], specs[0]["layout"]["xaxis"] == specs[1]["layout"]["xaxis"]
     ([1.0, 1.0], True)
+    >>> specs[0]["layout"]["title"]["text"]
+    'A · dark 0 → yellow 1.0'
+
     """
     finite = [lp[np.isfinite(lp)] for lp in log_ps]
     finite = np.concatenate(finite) if finite else np.zeros(0)
@@ -43,7 +47,10 @@ def race_density_specs(
         spec = density_spec(xs, ys, clipped, uirevision=uirevision, title=title)
         spec["data"][0].update(zmin=zmin, zmax=zmax, showscale=False)
         spec["layout"]["height"] = height
-        spec["layout"]["title"]["font"] = dict(size=15)
+        # the shared colour range, stated once per panel (density_spec's own title would state this grid's)
+        spec["layout"]["title"] = dict(
+            text=f"{title} · dark {zmin:.0f} → yellow {zmax:.1f}", x=0.02, font=dict(size=15)
+        )
         spec["layout"]["margin"] = dict(l=40, r=10, t=48, b=30)
         specs.append(spec)
     return specs
