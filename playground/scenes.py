@@ -137,7 +137,7 @@ TALK_SCRIPT: tuple[Scene, ...] = (
         Settings(scale="exp", lr=0.1, grad_clip=0.0, schedule="ramp", decay_steps=1500),
         "Unbounded exp scales, no clipping, and a learning rate ramping up towards 0.1: a few seconds in the loss "
         "overflows; the guard restores the last good weights and halves the learning rate (watch the slider).",
-        Promise("guard_recovers", after=600, step=3000, nats=0.5),
+        Promise("guard_recovers", after=500, step=3000, nats=0.5),
     ),
     Scene(
         "spirals",

@@ -107,8 +107,9 @@ _PLOTLY_MODULE = _streamlit_plotly_module()
 _component = st.components.v2.component("realnvp_live_chart", html=_HTML, css=_CSS, js=_JS, isolate_styles=False)
 
 
-def live_chart(figure: go.Figure | dict, key: str, height: int | None = None) -> None:
-    """Show ``figure`` (a ``go.Figure`` or a Plotly figure dict) in a chart that stays mounted under ``key``.
+def live_chart(figure: go.Figure | dict | str, key: str, height: int | None = None) -> None:
+    """Show ``figure`` (a ``go.Figure``, a Plotly figure dict, or its JSON text) in a chart that stays mounted
+    under ``key``.
 
     Each call redraws the same chart in place.
 
@@ -116,13 +117,17 @@ def live_chart(figure: go.Figure | dict, key: str, height: int | None = None) ->
     """
     fallback_flag = f"{key}-use-plotly-chart"
     if st.session_state.get(fallback_flag):
-        st.plotly_chart(figure, key=key, width="stretch")
+        st.plotly_chart(json.loads(figure) if isinstance(figure, str) else figure, key=key, width="stretch")
         return
-    spec = figure.to_plotly_json() if isinstance(figure, go.Figure) else figure
-    chart_height = int(height or spec.get("layout", {}).get("height") or 420)
+    if isinstance(figure, str):  # already serialised (a broadcast serialises once for all its followers)
+        text, chart_height = figure, int(height or 420)
+    else:
+        spec = figure.to_plotly_json() if isinstance(figure, go.Figure) else figure
+        text = json.dumps(spec, cls=PlotlyJSONEncoder)
+        chart_height = int(height or spec.get("layout", {}).get("height") or 420)
     result = _component(
         data={
-            "figure": json.dumps(spec, cls=PlotlyJSONEncoder),
+            "figure": text,
             "height": chart_height,
             "plotlyModule": _PLOTLY_MODULE,
         },

@@ -134,15 +134,15 @@ def follower_view(broadcast_id: str) -> None:
             st.metric("Step", f"{b.step:,}")
         for column, (label, value) in zip(m[1:], b.metrics.items(), strict=True):
             column.metric(label, value)
-        figures = b.figures
-        if not figures:
+        if not b.figures:
             st.info("Waiting for the speaker's first chart…")
             return
+        texts, heights = b.figure_json()  # serialised once per publication, shared by every follower
         left, right = st.columns(2)
         with left:
-            live_chart(figures["density"], key="follow-density")
+            live_chart(texts["density"], key="follow-density", height=heights["density"])
         with right:
-            live_chart(figures["points"], key="follow-points")
-        live_chart(figures["loss"], key="follow-loss")
+            live_chart(texts["points"], key="follow-points", height=heights["points"])
+        live_chart(texts["loss"], key="follow-loss", height=heights["loss"])
 
     frame()

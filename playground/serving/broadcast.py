@@ -18,12 +18,21 @@ True
 
 from __future__ import annotations
 
+import json
 import secrets
 import threading
 import time
 from dataclasses import dataclass, field
 
 __all__ = ["Broadcast", "Broadcasts", "STALE_AFTER_S"]
+
+
+class _Encoder(json.JSONEncoder):
+    """Figure dicts hold plain lists, numbers and base64 strings; numpy scalars become Python numbers."""
+
+    def default(self, o):
+        return o.item() if hasattr(o, "item") else super().default(o)
+
 
 STALE_AFTER_S = 30.0  # no publication for this long: the speaker's session is gone
 _KEEP_ENDED_S = 3600.0  # an ended broadcast still answers "this run ended" for an hour
@@ -42,12 +51,22 @@ class Broadcast:
     published_at: float = field(default_factory=time.monotonic)
     stopped: bool = False
     revision: int = 0
+    _json_cache: tuple | None = field(default=None, repr=False)
 
     def publish(self, step: int, metrics: dict, figures: dict, title: str = "", playing: bool = False) -> None:
         """Replace the snapshot (the figure dicts are shared, never mutated afterwards by the speaker)."""
         self.step, self.metrics, self.figures, self.title, self.playing = step, dict(metrics), figures, title, playing
         self.published_at = time.monotonic()
         self.revision += 1
+
+    def figure_json(self) -> tuple[dict[str, str], dict[str, int]]:
+        """The figures as JSON text and their heights, serialised once per publication for every follower."""
+        cached = self._json_cache
+        if cached is None or cached[0] != self.revision:
+            texts = {name: json.dumps(spec, cls=_Encoder) for name, spec in self.figures.items()}
+            heights = {name: int(spec.get("layout", {}).get("height") or 420) for name, spec in self.figures.items()}
+            cached = self._json_cache = (self.revision, texts, heights)
+        return cached[1], cached[2]
 
     @property
     def ended(self) -> bool:
