@@ -369,8 +369,12 @@ def serving(replicas: int, env: dict[str, str]):
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="realnvp-load-") as folder:
-        with local_deploy(replicas, Path(folder), env) as deployment:
-            yield deployment.proxy_url, deployment, [deployment.pids[r] for r in deployment.replicas]
+        try:
+            with local_deploy(replicas, Path(folder), env) as deployment:
+                yield deployment.proxy_url, deployment, [deployment.pids[r] for r in deployment.replicas]
+        finally:
+            with contextlib.suppress(OSError):  # keep the proxy's log for the report
+                (ARTIFACTS / "load-nginx.log").write_text((Path(folder) / "nginx.log").read_text())
 
 
 def late_visit(browser, url: str) -> dict:
@@ -378,10 +382,13 @@ def late_visit(browser, url: str) -> dict:
     page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
     start = time.perf_counter()
     out: dict = {}
+    milestones: dict = {}
+    failed: list[str] = []  # requests that failed or answered >= 400 (the off-line icon font is left out)
+    page.on("requestfailed", lambda r: "fonts.g" not in r.url and failed.append(f"{r.url}: {r.failure}"))
+    page.on("response", lambda r: r.status >= 400 and failed.append(f"{r.url}: HTTP {r.status}"))
     try:
         response = page.goto(url, timeout=60_000)
         out["replica"] = response.headers.get("x-replica") if response else None
-        milestones = {}
         for name, selector in LATE_VISITOR_MILESTONES:
             page.wait_for_selector(selector, timeout=60_000)
             milestones[name] = round(time.perf_counter() - start, 2)
@@ -390,7 +397,9 @@ def late_visit(browser, url: str) -> dict:
         out["milestones"] = milestones
     except Exception as err:
         out["s"] = float("inf")
-        out["error"] = f"late visitor: no chart within 60 s ({type(err).__name__})"
+        out["error"] = f"late visitor: no chart within 60 s ({type(err).__name__}; reached {milestones})"
+        page.screenshot(path=str(ARTIFACTS / "load-late-visitor-failed.png"), full_page=True)
+    out["failed_requests"] = failed
     page.context.close()
     return out
 
@@ -484,14 +493,20 @@ def main() -> int:
             thread.start()
             killed = None
             if deployment is not None and args.kill_after is not None:
-                time.sleep(max(0.0, start_at + args.kill_after - time.monotonic()))
                 killed = deployment.replicas[0]
-                box["killed_at"] = time.monotonic()
-                deployment.kill(killed)
+
+                def kill():
+                    box["killed_at"] = time.monotonic()
+                    deployment.kill(killed)
+
+                timer = threading.Timer(max(0.0, start_at + args.kill_after - time.monotonic()), kill)
+                timer.start()
             if not args.no_late_visitor:
                 time.sleep(max(0.0, start_at + args.late_after - time.monotonic()))
                 box["late"] = late_visit(browser, url)  # Playwright's sync API stays on this thread
             thread.join()
+            if killed is not None:
+                timer.join()
             clients = box["clients"]
             stop.set()
             late = box.get("late", {})
@@ -503,6 +518,7 @@ def main() -> int:
                     late_visitor_first_chart_s=late.get("s"), late_visitor_milestones_s=late.get("milestones")
                 )
                 report["late_visitor_replica"] = late.get("replica")
+                report["late_visitor_failed_requests"] = late.get("failed_requests")
             if deployment is not None:
                 report["split"] = dict(collections.Counter(c.replica for c in clients))
             if killed is not None:

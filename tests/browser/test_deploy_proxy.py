@@ -90,6 +90,8 @@ def test_two_replicas_behind_nginx(tmp_path):
             home = replica_for(proxy, route)  # the Chromium page's replica
             other = b if home == a else a
             assert response.headers["x-replica"].split(",")[-1].strip() == home
+            # the live charts: plotly.js (a 4.7 MB chunk Streamlit's frontend loads on demand) through the proxy
+            page.wait_for_selector(".realnvp-live-chart .main-svg", timeout=90_000)
             phases["first_page"] = time.monotonic() - t0
 
             # an upload (PUT /_stcore/upload_file, XSRF-checked) through the proxy
