@@ -45,8 +45,14 @@ def publish_url(settings) -> None:
     st.query_params.from_dict(query)
 
 
-# presenter view: two equal square panels and the loss chart fit one 1920×1080 screen
-heights = {"square_height": 470, "loss_height": 250} if talk else {}
+# presenter view: two equal square panels and the loss chart fit one screen (1920×1080 or 1280×720)
+SCREENS = {
+    "1920×1080": {"square_height": 470, "loss_height": 250},
+    "1280×720": {"square_height": 285, "loss_height": 150},
+}
+if talk:
+    st.sidebar.segmented_control("Screen", list(SCREENS), default="1920×1080", key="talk-screen")
+heights = SCREENS.get(st.session_state.get("talk-screen") or "1920×1080", SCREENS["1920×1080"]) if talk else {}
 view = LiveView(st.session_state["playground"], prefix="", widget_prefix="pg-", on_settings=publish_url, **heights)
 publish_url(view.state.settings)
 

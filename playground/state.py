@@ -118,7 +118,7 @@ class PlaygroundState(TrainingTransport):
     trainer: Trainer | None = None
     display: DisplaySnapshot | None = None  # refreshed by the training thread while playing
     figures: dict | None = None  # the last drawn figures, reused while nothing moved
-    figures_step: int = -1
+    figures_step: tuple | int = -1  # (step, square height, loss height) the figures were drawn for
 
     # -- transport ----------------------------------------------------------------------------------------------------
 

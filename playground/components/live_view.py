@@ -344,7 +344,8 @@ class LiveView:
             gap, entropy = trainer.gap, trainer.entropy
             event = h.events[-1] if h.events else None
             display = state.current_display()
-            stale = state.figures is None or state.figures_step != display.step
+            drawn_as = (display.step, self.square_height, self.loss_height)  # a new screen size redraws too
+            stale = state.figures is None or state.figures_step != drawn_as
             if stale:
                 curves = (list(h.steps), list(h.train_nll), list(h.eval_steps), list(h.heldout_nll))
         m = st.columns(4)
@@ -388,7 +389,7 @@ class LiveView:
                 ),
                 "loss": plots.loss_spec(*curves, entropy, uirevision="loss", height=self.loss_height),
             }
-            state.figures_step = display.step
+            state.figures_step = drawn_as
         if self.broadcast is not None:  # followers draw exactly these figures; they never touch the trainer
             metrics = {"Held-out NLL (nats)": f"{nll:.3f}", "Gap to the floor": "—" if gap is None else f"{gap:+.3f}"}
             self.broadcast.publish(step, metrics, state.figures, self.title, state.playing)

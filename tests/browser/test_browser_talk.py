@@ -83,7 +83,9 @@ def test_keyboard_scenes_and_a_follower_in_the_presenter_view():
         report["paused_at"] = paused
 
         speaker.set_viewport_size({"width": 1280, "height": 720})
-        time.sleep(1.0)
+        speaker.locator("[data-testid=stSidebar] .st-key-talk-screen button", has_text="1280").first.click()
+        wait_ready(speaker)
+        time.sleep(1.5)
         speaker.screenshot(path=str(ARTIFACTS / "talk-1280x720.png"))
         assert_no_exception(speaker)
     (ARTIFACTS / "talk.json").write_text(json.dumps(report, indent=2))
