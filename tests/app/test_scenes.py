@@ -27,7 +27,7 @@ def test_the_script_tells_the_story_in_order():
     assert kinds[0] == "identity" and kinds[-1] == "sum_of_parts" and TALK_SCRIPT[-1].page == "layers"
     assert "guard_recovers" in kinds and "above_floor" in kinds
     assert [s.settings.coupling for s in TALK_SCRIPT if s.key == "additive"] == ["additive"]
-    assert any(s.settings.schedule == "cosine" and s.settings.dataset == "spirals" for s in TALK_SCRIPT)
+    assert any(s.settings.schedule == "cosine" and s.settings.dataset == "checkerboard" for s in TALK_SCRIPT)
 
 
 def test_a_speakers_script_round_trips_and_bad_ones_say_why():
