@@ -2,12 +2,14 @@
 
 Streamlit only (widgets, layout, session state). The analysis is `playground.views.layers`, the figures `playground.plots.layers`.
 Shows the Playground's model when it has trained one (``st.session_state["playground"].trainer``), the model fitted
-on "Your own points" (``st.session_state["points_page"].fitted``), or a quick model of its own kept in
-``st.session_state["layers_model"]``.
+on "Your own points" (``st.session_state["points_page"].fitted``), a pretrained flow shipped in ``assets/flows2d/``
+(loaded once per server, so a fresh session sees a model at once; ``?flow=<name>`` picks one), or a quick model of its
+own trained on request and kept in ``st.session_state["layers_model"]``.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +29,26 @@ configure_process()  # one torch thread per session (idempotent; app.py has usua
 
 OWN_MODEL = "layers_model"  # this page's own Trainer (None until trained)
 MEMO = "layers_memo"  # name -> (key, value): the last result of each expensive call, per session
+BUILDS = "layers_figure_builds"  # how many animation figures this session has built (the rest came from a cache)
+FIGURES_KEPT = 8  # animation figures kept per model store: both directions of a few settings
 FAR_EXTENT = 20.0  # the far-away round-trip grid spans ±20 standardised units
 DISPLAY_POINTS = 1500
+TALK = bool(st.session_state.get("talk"))  # set from ?talk=1 by the app: bigger type
 
 
 # -- which model ----------------------------------------------------------------------------------------------------
+@st.cache_resource(show_spinner=False)
+def pretrained(name: str) -> Trainer:
+    """A shipped flow, loaded once per server and shared read-only by every session (never stepped)."""
+    return layers.load_pretrained(name)
+
+
+@st.cache_resource(show_spinner=False)
+def shared_store(name: str) -> dict:
+    """The memo of a shipped flow's pictures, shared by every session: they all show the same weights."""
+    return {}
+
+
 def playground_trainer() -> Trainer | None:
     """The Playground's trainer when it has trained a 2-D model; else None."""
     state = st.session_state.get("playground")
@@ -52,16 +69,47 @@ def points_trainer() -> FitForLayers | None:
     return fitted.for_layers
 
 
+def first_pretrained(flows: dict) -> str:
+    """Which shipped flow to open on: ``?flow=`` if it names one, else the Playground's data set, else the first."""
+    asked = st.query_params.get("flow")
+    if asked in flows:
+        return asked
+    settings = getattr(st.session_state.get("playground"), "settings", None)
+    dataset = getattr(settings, "dataset", None)
+    return dataset if dataset in flows else next(iter(flows))
+
+
 def request_retrain() -> None:
     st.session_state["layers_retrain"] = True
 
 
-def memo(name: str, key: Any, compute):
-    """Keep the last value of each named computation for this session; recompute when its key changes."""
-    store = st.session_state.setdefault(MEMO, {})
+def memo(name: str, key: Any, compute, store: dict | None = None):
+    """Keep the last value of each named computation (per session, or in a shipped flow's shared store)."""
+    store = st.session_state.setdefault(MEMO, {}) if store is None else store
     if name not in store or store[name][0] != key:
         store[name] = (key, compute())
     return store[name][1]
+
+
+def styled(fig):
+    return plots.talk_style(fig) if TALK else fig
+
+
+def animation_figure(store: dict, model, key: tuple, data, n_between: int, follow: bool):
+    """Both directions' animation in one figure (the browser switches between them), from the store's few most
+    recent ones, else built now (counted in ``st.session_state[BUILDS]``)."""
+    figures = store.setdefault("animation-figures", OrderedDict())
+    if key in figures:
+        figures.move_to_end(key)
+        return figures[key]
+    forward = layers.animation_frames(model, data, "forward", n_between)
+    inverse = layers.animation_frames(model, layers.latent_samples(len(data), model.dim, seed=0), "inverse", n_between)
+    fig = styled(plots.build_animation_figure(forward, follow=follow, other=inverse))
+    st.session_state[BUILDS] = st.session_state.get(BUILDS, 0) + 1
+    figures[key] = fig
+    while len(figures) > FIGURES_KEPT:
+        figures.popitem(last=False)
+    return fig
 
 
 def on_pick() -> None:
@@ -82,27 +130,49 @@ st.caption(
 
 pg_trainer = playground_trainer()
 pts_trainer = points_trainer()
+flows = layers.pretrained_flows()
 source_box = st.container(key="layers-source")
 choices = [name for name, trainer in (("playground", pg_trainer), ("points", pts_trainer)) if trainer is not None]
+if flows:
+    choices.append("pretrained")
 choices.append("own")
-labels = {"playground": "The Playground's model", "points": "Your own points' model", "own": "This page's own model"}
+labels = {
+    "playground": "The Playground's model",
+    "points": "Your own points' model",
+    "pretrained": "A pretrained flow",
+    "own": "Train one here",
+}
 wanted = st.session_state.pop("layers-source", None)  # set by a page's "open on Layer by layer" button
 if wanted in choices:
     st.session_state["layers-model-choice"] = wanted
 if st.session_state.get("layers-model-choice") not in choices:
     st.session_state["layers-model-choice"] = choices[0]
-if len(choices) > 1:
-    source = source_box.segmented_control(
-        "Model", choices, format_func=labels.get, key="layers-model-choice", required=True
-    )
-else:
-    source = "own"
+source = source_box.segmented_control(
+    "Model", choices, format_func=labels.get, key="layers-model-choice", required=True
+)
+store = None  # this session's memo; a shipped flow's pictures are shared by every session
 if source == "playground":
     trainer = pg_trainer
 elif source == "points":
     trainer = pts_trainer
+elif source == "pretrained":
+    if st.session_state.get("layers-pretrained") not in flows:
+        st.session_state["layers-pretrained"] = first_pretrained(flows)
+    name = source_box.selectbox(
+        "Pretrained flow",
+        list(flows),
+        key="layers-pretrained",
+        help="Small flows trained by `python -m realnvp train-2d` on the Playground's scenes (assets/flows2d/).",
+    )
+    try:
+        trainer = pretrained(name)
+    except ValueError as err:  # a damaged asset: say so, and let the page train its own instead
+        source_box.error(f"The shipped flow {name!r} could not be loaded: {err}")
+        st.session_state["layers-model-choice"] = "own"
+        st.stop()
+    store = shared_store(name)
 else:
-    with source_box.expander("This page's own model", expanded=pg_trainer is None):
+    with source_box.expander("This page's own model", expanded=True):
         c1, c2, c3 = st.columns([2, 1, 1], vertical_alignment="bottom")
         c1.selectbox("Data set", DATASETS, key="layers-own-dataset")
         c2.number_input("Seed", min_value=0, max_value=10_000, value=0, step=1, key="layers-own-seed")
@@ -129,11 +199,18 @@ if source == "playground":
     source_box.success(f"Showing the **Playground's model**: {what}. Train it further there; this page follows.")
 elif source == "points":
     source_box.success(f"Showing the model fitted on **Your own points**: {what} (the weights the fit kept).")
+elif source == "pretrained":
+    card = trainer.card
+    gap = f", {card['gap']:.3f} nats above the data's true entropy" if card.get("gap") is not None else ""
+    source_box.info(
+        f"Showing a **pretrained flow** shipped with the app: {what}{gap}; trained in {card['seconds']:.0f} s by "
+        "`python -m realnvp train-2d` (its card: assets/flows2d/"
+        f"{card['name']}/card.json). Train one in the Playground (or fit your own points) and it appears here."
+    )
 else:
-    hint = " Train one in the Playground (or fit your own points) and it appears here." if len(choices) == 1 else ""
-    source_box.info(f"Showing **this page's own model**: {what}.{hint}")
-data_points = memo("data", (model_key,), lambda: layers.subsample(trainer.x_train, 2000, seed=0))
-on_data = memo("roundtrip_data", (model_key,), lambda: layers.round_trip_errors(model, data_points))
+    source_box.info(f"Showing **this page's own model**: {what}.")
+data_points = memo("data", (model_key,), lambda: layers.subsample(trainer.x_train, 2000, seed=0), store)
+on_data = memo("roundtrip_data", (model_key,), lambda: layers.round_trip_errors(model, data_points), store)
 if on_data.n_nonfinite:
     source_box.warning(
         f"This model sends {on_data.n_nonfinite:,} of {on_data.n_points:,} data points to NaN/Inf (its scales blew "
@@ -149,52 +226,60 @@ st.caption(
     + "; likelihoods are reported in the data's **original units**."
 )
 
-# -- 1. the animation -----------------------------------------------------------------------------------------------
-st.header("1 · Watch the points move")
-c1, c2, c3 = st.columns([2, 1, 1], vertical_alignment="bottom")
-direction_label = c1.segmented_control(
-    "Direction",
-    ["data → latent (density)", "latent → data (sampling)"],
-    default="data → latent (density)",
-    required=True,
-    key="layers-direction",
-)
-direction = "forward" if direction_label.startswith("data") else "inverse"
-n_points = c2.slider("Points", 200, 2000, 2000, step=100, key="layers-n-points")
-n_between = c3.slider("In-between frames", 0, 8, 4, key="layers-between")
 
-start = data_points[:n_points] if direction == "forward" else layers.latent_samples(n_points, model.dim, seed=0)
-anim_fig = memo(
-    "animation",
-    (model_key, direction, n_points, n_between),
-    lambda: plots.build_animation_figure(layers.animation_frames(model, start, direction, n_between)),
-)
-st.plotly_chart(anim_fig, key="layers-animation", config={"scrollZoom": False})
-st.caption(
-    "Press ▶ Play, or drag the slider to a layer. Each point keeps the colour of where it started; the grey grid is "
-    "carried along, so its bends show how each layer deforms the plane. "
-    + (
-        "Going forward the data become latents: they should fill the dashed 1σ/2σ/3σ circles of N(0, I)."
-        if direction == "forward"
-        else "Going backwards, samples of N(0, I) (inside the dashed circles) become data: this is how the flow samples."
-    )
-)
+# -- 1. the animation (a fragment: its sliders rerun only this part; the direction switches in the browser) ----------
+@st.fragment
+def animation_section(model, model_key: tuple, data_points, store: dict) -> None:
+    st.header("1 · Watch the points move")
+    plot_col, side = st.columns([3, 2], gap="large")
+    with side:
+        n_points = st.slider("Points", 200, 2000, 2000, step=100, key="layers-n-points")
+        n_between = st.slider("In-between frames", 0, 8, 4, key="layers-between")
+        follow = st.toggle(
+            "Axes follow the points",
+            value=True,
+            key="layers-follow",
+            help="On: at every layer the points fill the plot (watch the tick labels); off: one fixed window.",
+        )
+        st.markdown(
+            "**data → latent** (density): the data, standardised, go through every layer and should end up filling "
+            "the dashed 1σ/2σ/3σ circles of N(0, I).  \n"
+            "**latent → data** (sampling): samples of N(0, I) go backwards through the layers and become data: "
+            "this is how the flow samples."
+        )
+        st.caption(
+            "Switch the direction with the buttons above the plot; press ▶ Play, or drag the slider to a layer. "
+            "Each point keeps the colour of where it started; the grey grid is carried along, so its bends show how "
+            "each layer deforms the plane."
+        )
+    key = (model_key, n_points, n_between, follow, TALK)
+    fig = animation_figure(store, model, key, data_points[:n_points], n_between, follow)
+    with plot_col:
+        st.plotly_chart(fig, key="layers-animation", config={"scrollZoom": False, "displayModeBar": False})
+
+
+memo_store = st.session_state.setdefault(MEMO, {}) if store is None else store
+animation_section(model, model_key, data_points, memo_store)
 
 
 # -- 2 and 3: one layer, one point (a fragment: picking a point or a layer reruns only this part) --------------------
-bounds = trainer.view_bounds()
+# a toy data set's square window fitted to its points; a user's fit keeps its own display window
+bounds = trainer.view_bounds(margin=0.12) if isinstance(trainer, Trainer) else trainer.view_bounds()
 density = memo(
     "density",
-    (model_key,),
+    (model_key, bounds),
     lambda: layers.density_grid(
         model, trainer.standardizer, bounds, resolution=100, data=layers.subsample(trainer.train_points, 2000)
     ),
+    memo_store,
 )
-shown = memo("shown", (model_key,), lambda: layers.subsample(trainer.train_points, DISPLAY_POINTS, seed=1))
+shown = memo("shown", (model_key,), lambda: layers.subsample(trainer.train_points, DISPLAY_POINTS, seed=1), memo_store)
 
 
 @st.fragment
-def layer_and_point(trainer: Trainer, model_key: tuple, data_points, density: layers.DensityGrid, shown) -> None:
+def layer_and_point(
+    trainer: Trainer, model_key: tuple, data_points, density: layers.DensityGrid, shown, store: dict
+) -> None:
     model = trainer.model
     infos = layers.describe_layers(model)
     st.header("2 · What each layer does")
@@ -209,31 +294,35 @@ def layer_and_point(trainer: Trainer, model_key: tuple, data_points, density: la
         help="The data plane shows where in the data this layer stretches; its input plane is where it acts.",
     )
     space_key = "data" if space == "the data plane" else "input"
-    inputs = memo("inputs", (model_key, k), lambda: layers.layer_inputs(model, data_points, k))
+    inputs = memo("inputs", (model_key, k), lambda: layers.layer_inputs(model, data_points, k), store)
     plane_points = data_points if space_key == "data" else inputs
     grid = memo(
         "logdet_grid",
         (model_key, k, space_key),
         lambda: layers.layer_log_det_grid(model, k, layers.square_bounds(plane_points), 90, space_key),
+        store,
     )
     c1, c2 = st.columns(2)
     with c1:
         if info.kind == "SplineCoupling":
             curves = layers.layer_spline_curves(model, k, points=data_points)
-            st.plotly_chart(plots.spline_curves_figure(curves), key="layers-spline-curves")
+            st.plotly_chart(styled(plots.spline_curves_figure(curves)), key="layers-spline-curves")
         elif info.is_coupling:
             curves = layers.layer_scale_shift_curves(model, k, 200, points=data_points)
-            st.plotly_chart(plots.scale_shift_figure(curves), key="layers-st-curves")
+            st.plotly_chart(styled(plots.scale_shift_figure(curves)), key="layers-st-curves")
         else:
             st.info(
                 f"Layer {k + 1} is a **{info.kind}**: it has no s(·) and t(·) networks; it rescales or shuffles "
                 "every coordinate with constants, so its log|det J| is the same everywhere."
             )
     with c2:
-        st.plotly_chart(plots.log_det_heatmap_figure(grid, plane_points[:DISPLAY_POINTS]), key="layers-logdet-map")
-    means = memo("mean_logdets", (model_key,), lambda: layers.mean_layer_log_dets(model, data_points))
+        st.plotly_chart(
+            styled(plots.log_det_heatmap_figure(grid, plane_points[:DISPLAY_POINTS])), key="layers-logdet-map"
+        )
+    means = memo("mean_logdets", (model_key,), lambda: layers.mean_layer_log_dets(model, data_points), store)
     st.plotly_chart(
-        plots.layer_log_det_bar_figure(means, [str(i.index + 1) for i in infos], selected=k), key="layers-logdet-bars"
+        styled(plots.layer_log_det_bar_figure(means, [str(i.index + 1) for i in infos], selected=k)),
+        key="layers-logdet-bars",
     )
 
     st.header("3 · The exact likelihood of one point")
@@ -261,7 +350,7 @@ def layer_and_point(trainer: Trainer, model_key: tuple, data_points, density: la
             )
     with c1:
         st.plotly_chart(
-            plots.pick_figure(density, shown, selected=point),
+            styled(plots.pick_figure(density, shown, selected=point)),
             key="layers-pick",
             on_select=on_pick,
             selection_mode="points",
@@ -270,10 +359,10 @@ def layer_and_point(trainer: Trainer, model_key: tuple, data_points, density: la
     with c1:
         st.dataframe(breakdown.rows(), hide_index=True, key="layers-breakdown-table")
     with c2:
-        st.plotly_chart(plots.breakdown_waterfall_figure(breakdown), key="layers-waterfall")
+        st.plotly_chart(styled(plots.breakdown_waterfall_figure(breakdown)), key="layers-waterfall")
     c1, c2 = st.columns([2, 3])
     with c1:
-        st.plotly_chart(plots.point_path_figure(breakdown), key="layers-path")
+        st.plotly_chart(styled(plots.point_path_figure(breakdown)), key="layers-path")
     with c2:
         st.subheader("The maths, with this point's numbers")
         layer_sum = sum(s.log_det for s in breakdown.steps)
@@ -317,12 +406,12 @@ def layer_and_point(trainer: Trainer, model_key: tuple, data_points, density: la
         st.caption("Pick another layer in section 2 to see its numbers here.")
 
 
-layer_and_point(trainer, model_key, data_points, density, shown)
+layer_and_point(trainer, model_key, data_points, density, shown, memo_store)
 
 # -- 4. invertibility -----------------------------------------------------------------------------------------------
 st.header("4 · Invertibility, checked")
 far = layers.far_grid(FAR_EXTENT, n=41)
-on_far = memo("roundtrip_far", (model_key,), lambda: layers.round_trip_errors(model, far))
+on_far = memo("roundtrip_far", (model_key,), lambda: layers.round_trip_errors(model, far), memo_store)
 c1, c2, c3 = st.columns(3)
 with c1, st.container(key="layers-roundtrip-data"):
     st.metric("max |f⁻¹(f(x)) − x| on the data", f"{on_data.flow:.1e}", border=True)
@@ -340,23 +429,23 @@ with c3:
         + (f"; {on_far.n_nonfinite} far points overflowed." if on_far.n_nonfinite else ".")
     )
 st.plotly_chart(
-    plots.round_trip_figure([str(i.index + 1) for i in infos], on_data.per_layer, on_far.per_layer),
+    styled(plots.round_trip_figure([str(i.index + 1) for i in infos], on_data.per_layer, on_far.per_layer)),
     key="layers-roundtrip",
 )
 
 # -- 5. latent diagnostics ------------------------------------------------------------------------------------------
 st.header("5 · Is latent space Gaussian? Where are the holes?")
-diag = memo("latent", (model_key,), lambda: layers.latent_diagnostics(model, data_points))
+diag = memo("latent", (model_key,), lambda: layers.latent_diagnostics(model, data_points), memo_store)
 c1, c2 = st.columns(2)
 with c1:
-    st.plotly_chart(plots.latent_figure(diag), key="layers-latent")
+    st.plotly_chart(styled(plots.latent_figure(diag)), key="layers-latent")
     st.dataframe(diag.rows(), hide_index=True, key="layers-latent-table")
     st.caption(
         "KS: the Kolmogorov–Smirnov distance between each latent coordinate and N(0, 1) "
         "(a p-value below 0.05 says the difference is more than chance)."
     )
 with c2:
-    st.plotly_chart(plots.holes_figure(density, shown[:800]), key="layers-holes-map")
+    st.plotly_chart(styled(plots.holes_figure(density, shown[:800])), key="layers-holes-map")
     m1, m2 = st.columns(2)
     with m1, st.container(key="layers-mass"):
         st.metric("Model mass inside this window", f"{density.mass:.3f}", help="∫ p(x) dx over the plotted window")

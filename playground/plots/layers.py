@@ -13,6 +13,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from playground.plots.live import FONT_FAMILY
 from playground.views.layers import (
     SIGMA_RADII,
     AnimationFrames,
@@ -22,11 +23,14 @@ from playground.views.layers import (
     LogDetGrid,
     ScaleShiftCurves,
     SplineCurves,
+    animation_bounds,
     square_bounds,
 )
 
 __all__ = [
     "PLAY_BUTTON_STYLE",
+    "TICK_FONT",
+    "talk_style",
     "build_animation_figure",
     "scale_shift_figure",
     "spline_curves_figure",
@@ -40,25 +44,59 @@ __all__ = [
     "round_trip_figure",
 ]
 
-FONT = dict(size=15)
+# The Playground's type (playground.plots.live): 16 px Source Sans, ticks in the page's own dark text colour.
+TEXT_COLOR = "#262730"
+FONT = dict(size=16, family=FONT_FAMILY, color=TEXT_COLOR)
+TICK_FONT = dict(size=16, family=FONT_FAMILY, color=TEXT_COLOR)
+TITLE_SIZE = 18
+AXIS_LINE = "#8a8a8a"
+TALK_SIZES = dict(font=20, title=24)  # talk mode: read from the back of a room
 POINT_COLOURSCALE = "mrybm"  # cyclic: a point's colour is its starting angle
 GRID_COLOR = "rgba(110, 110, 110, 0.45)"
 CIRCLE_COLOR = "rgb(20, 20, 20)"
 STRETCH_SCALE = "RdBu_r"  # red: log|det| > 0 (stretches), blue: < 0 (squeezes)
 PICK_COLOR = "rgb(230, 0, 120)"
 # Plotly's default button text is nearly invisible on Streamlit's dark theme: give it a light face and dark text.
-PLAY_BUTTON_STYLE = dict(bgcolor="#f0f2f6", bordercolor="#7f7f7f", borderwidth=1, font=dict(color="#1f1f1f", size=15))
+PLAY_BUTTON_STYLE = dict(bgcolor="#f0f2f6", bordercolor="#7f7f7f", borderwidth=1, font=dict(color="#1f1f1f", size=16))
+
+
+def _fonts(fig: go.Figure, size: int, title_size: int) -> None:
+    """Every text of ``fig`` at ``size`` px in the page's dark text colour (Streamlit's theme greys ticks out)."""
+    tick = {**TICK_FONT, "size": size}
+    fig.update_layout(font={**FONT, "size": size}, title_font=dict(size=title_size, color=TEXT_COLOR))
+    fig.update_xaxes(tickfont=tick, title_font=tick, linecolor=AXIS_LINE, showline=True, ticks="outside")
+    fig.update_yaxes(tickfont=tick, title_font=tick, linecolor=AXIS_LINE, showline=True, ticks="outside")
+    for trace in fig.data:
+        if "colorbar" in trace:
+            trace.update(colorbar=dict(tickfont=tick, title=dict(font=tick)))
 
 
 def _layout(fig: go.Figure, title: str, uirevision: str, height: int = 420) -> go.Figure:
     fig.update_layout(
-        title=dict(text=title, x=0.02, font=dict(size=17)),
-        font=FONT,
+        title=dict(text=title, x=0.02),
         height=height,
         margin=dict(l=10, r=10, t=56, b=10),
         uirevision=uirevision,
         legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0),
     )
+    _fonts(fig, FONT["size"], TITLE_SIZE)
+    return fig
+
+
+def talk_style(fig: go.Figure) -> go.Figure:
+    """Talk mode: every text of a figure built here bigger (``TALK_SIZES``), in place; returns the figure.
+
+    >>> fig = talk_style(round_trip_figure(["1"], np.array([1e-7]), np.array([1e-6])))
+    >>> fig.layout.xaxis.tickfont.size, fig.layout.title.font.size
+    (20, 24)
+    """
+    _fonts(fig, TALK_SIZES["font"], TALK_SIZES["title"])
+    if fig.layout.updatemenus:
+        fig.update_layout(updatemenus=[dict(font=dict(size=TALK_SIZES["font"]))])
+    if fig.layout.sliders:
+        fig.update_layout(
+            sliders=[dict(font=dict(size=TALK_SIZES["font"]), currentvalue=dict(font=dict(size=TALK_SIZES["font"])))]
+        )
     return fig
 
 
@@ -99,42 +137,92 @@ def _union_bounds(bounds: tuple[float, float, float, float], half: float) -> tup
 
 
 # -- 1. the animation ------------------------------------------------------------------------------------------------
+DIRECTION_LABELS = {"forward": "data → latent (density)", "inverse": "latent → data (sampling)"}
+SHORT_DIRECTION = {"forward": "data → latent", "inverse": "latent → data"}
+
+
 def build_animation_figure(
     anim: AnimationFrames,
     frame_ms: int = 60,
-    height: int = 600,
+    height: int = 720,
     uirevision: str = "layers-animation",
-    point_size: float = 4.0,
+    point_size: float = 5.0,
+    follow: bool = True,
+    other: AnimationFrames | None = None,
 ) -> go.Figure:
     """The animation: points and a carried grid moving through every layer, with Play/Pause and a layer slider.
 
     Trace 0 is the grid, trace 1 the points (coloured by starting angle), trace 2 the N(0, I) 1σ/2σ/3σ circles,
-    drawn in the latent frame only. The axes stay fixed over all frames so motion is motion.
+    drawn in the latent frame only. ``follow=True``: the square axes follow the points (each layer's robust window,
+    blended between layers, :func:`~playground.views.layers.animation_bounds`), so the points fill the plot at
+    every layer; ``follow=False``: one fixed window for all frames.
+
+    With ``other`` (the other direction's frames) the figure holds both directions, and two buttons above the
+    plot switch between them in the browser, without a round trip to the server: frames are named
+    ``"<direction>:<f>"`` in a group per direction, each direction has its own Play/Pause (``updatemenus[0]`` and
+    ``[1]``) and layer slider (``sliders[0]`` and ``[1]``), and each direction's first frame shows its own and
+    hides the other's; ``updatemenus[2]`` holds the two direction buttons.
 
     >>> from realnvp import RealNVP
     >>> from playground.views.layers import animation_frames
-    >>> fig = build_animation_figure(animation_frames(RealNVP(2, n_layers=2), np.random.randn(30, 2), n_between=1))
-    >>> len(fig.frames), [t.type for t in fig.data]
-    (5, ['scattergl', 'scattergl', 'scattergl'])
+    >>> flow, x = RealNVP(2, n_layers=2), np.random.randn(30, 2)
+    >>> fig = build_animation_figure(animation_frames(flow, x, n_between=1))
+    >>> len(fig.frames), [t.type for t in fig.data], fig.frames[0].layout.xaxis.range == fig.layout.xaxis.range
+    (5, ['scattergl', 'scattergl', 'scattergl'], True)
+    >>> both = build_animation_figure(animation_frames(flow, x, n_between=1), other=animation_frames(flow, x, "inverse", 1))
+    >>> len(both.frames), both.frames[5].name, [b.label for b in both.layout.updatemenus[2].buttons]
+    (10, 'inverse:0', ['data → latent (density)', 'latent → data (sampling)'])
     """
-    bounds = _union_bounds(square_bounds(anim.states[..., :2].reshape(-1, 2), margin=0.1), 3.3)
+    parts = [anim] if other is None else [anim, other]
+    two_way = other is not None
     cx, cy = _circles()
-    latent = anim.latent_frame
+    play = dict(frame=dict(duration=frame_ms, redraw=True), fromcurrent=True, transition=dict(duration=0))
+    pause = dict(frame=dict(duration=0, redraw=False), mode="immediate", transition=dict(duration=0))
+    jump = dict(frame=dict(duration=0, redraw=True), mode="immediate", transition=dict(duration=0))
 
-    def frame_data(f: int) -> list[go.Scattergl]:
-        gx, gy = _lines_xy(anim.grid_frames[f])
-        pts = anim.frames[f]
-        show_circles = f == latent
+    def name(part: AnimationFrames, f: int) -> str:
+        return f"{part.direction}:{f}" if two_way else str(f)
+
+    def frame_data(part: AnimationFrames, f: int) -> list[go.Scattergl]:
+        gx, gy = _lines_xy(part.grid_frames[f])
+        pts = part.frames[f]
+        show_circles = f == part.latent_frame
+        points = go.Scattergl(x=pts[:, 0], y=pts[:, 1])
+        if two_way and f == 0:  # entering a direction: its own colours (each point's starting angle)
+            points.update(marker=dict(color=part.colour.astype(np.float32)))
         return [
             go.Scattergl(x=gx, y=gy),
-            go.Scattergl(x=pts[:, 0], y=pts[:, 1]),
+            points,
             go.Scattergl(x=cx if show_circles else _EMPTY, y=cy if show_circles else _EMPTY),
         ]
 
-    first = frame_data(0)
-    first[0].update(
-        mode="lines", line=dict(color=GRID_COLOR, width=1), hoverinfo="skip", name="grid carried along", showlegend=True
-    )
+    def title(part: AnimationFrames, f: int) -> str:
+        return f"{SHORT_DIRECTION[part.direction]} · {part.frame_titles[f]}" if two_way else part.frame_titles[f]
+
+    frames = []
+    for i, part in enumerate(parts):
+        windows = animation_bounds(part, follow=follow)
+        for f in range(part.n_frames):
+            x0, x1, y0, y1 = (float(v) for v in windows[f])
+            layout = dict(title_text=title(part, f), xaxis=dict(range=[x0, x1]), yaxis=dict(range=[y0, y1]))
+            if two_way and f == 0:  # show this direction's Play/Pause and slider, hide the other's
+                mine = [j == i for j in range(len(parts))]
+                layout["sliders"] = [dict(visible=v, active=0) for v in mine]
+                layout["updatemenus"] = [dict(visible=v) for v in mine] + [dict(active=i)]
+            frames.append(
+                go.Frame(
+                    data=frame_data(part, f),
+                    traces=[0, 1, 2],
+                    name=name(part, f),
+                    group=part.direction if two_way else None,
+                    layout=layout,
+                )
+            )
+        if i == 0:
+            first_window = windows[0]
+
+    first = frame_data(anim, 0)
+    first[0].update(mode="lines", line=dict(color=GRID_COLOR, width=1), hoverinfo="skip", name="grid carried along")
     first[1].update(
         mode="markers",
         name="points",
@@ -147,21 +235,15 @@ def build_animation_figure(
             opacity=0.85,
         ),
         hoverinfo="skip",
-        showlegend=False,
     )
     first[2].update(
         mode="lines", line=dict(color=CIRCLE_COLOR, width=2, dash="dash"), name="N(0, I): 1σ, 2σ, 3σ", hoverinfo="skip"
     )
     fig = go.Figure(data=first)
-    fig.frames = [
-        go.Frame(data=frame_data(f), traces=[0, 1, 2], name=str(f), layout=dict(title_text=anim.frame_titles[f]))
-        for f in range(anim.n_frames)
-    ]
-    play = dict(frame=dict(duration=frame_ms, redraw=True), fromcurrent=True, transition=dict(duration=0))
-    pause = dict(frame=dict(duration=0, redraw=False), mode="immediate", transition=dict(duration=0))
-    jump = dict(frame=dict(duration=0, redraw=True), mode="immediate", transition=dict(duration=0))
-    fig.update_layout(
-        updatemenus=[
+    fig.frames = frames
+    menus, sliders = [], []
+    for i, part in enumerate(parts):
+        menus.append(
             dict(
                 type="buttons",
                 direction="left",
@@ -171,32 +253,57 @@ def build_animation_figure(
                 yanchor="top",
                 pad=dict(t=8, r=8),
                 showactive=False,
+                visible=i == 0,
                 buttons=[
-                    dict(label="▶ Play", method="animate", args=[None, play]),
+                    dict(label="▶ Play", method="animate", args=[part.direction if two_way else None, play]),
                     dict(label="❚❚ Pause", method="animate", args=[[None], pause]),
                 ],
                 **PLAY_BUTTON_STYLE,
             )
-        ],
-        sliders=[
+        )
+        sliders.append(
             dict(
                 active=0,
+                visible=i == 0,
                 x=0.3,
                 len=0.7,
                 y=-0.02,
                 yanchor="top",
                 pad=dict(t=8),
-                currentvalue=dict(prefix="after layer: ", font=dict(size=14)),
+                currentvalue=dict(prefix="after layer: ", font=dict(size=16, color=TEXT_COLOR)),
+                font=dict(size=16, color=TEXT_COLOR),
                 steps=[
-                    dict(method="animate", label=label, args=[[str(f)], jump])
-                    for f, label in zip(anim.key_frames, anim.key_labels, strict=True)
+                    dict(method="animate", label=label, args=[[name(part, f)], jump])
+                    for f, label in zip(part.key_frames, part.key_labels, strict=True)
                 ],
             )
-        ],
+        )
+    if two_way:
+        menus.append(
+            dict(
+                type="buttons",
+                direction="left",
+                x=0.0,
+                y=1.0,
+                xanchor="left",
+                yanchor="bottom",
+                pad=dict(b=6),
+                showactive=True,
+                active=0,
+                buttons=[
+                    dict(label=DIRECTION_LABELS[part.direction], method="animate", args=[[name(part, 0)], jump])
+                    for part in parts
+                ],
+                **PLAY_BUTTON_STYLE,
+            )
+        )
+    fig.update_layout(updatemenus=menus, sliders=sliders, showlegend=False)
+    _square(fig, tuple(first_window), showgrid=False)
+    _layout(fig, title(anim, 0), uirevision, height=height)
+    fig.update_layout(
+        margin=dict(l=10, r=10, t=104 if two_way else 56, b=100),
+        title=dict(yref="container", y=0.985, yanchor="top"),
     )
-    _square(fig, bounds, showgrid=False)
-    _layout(fig, anim.frame_titles[0], uirevision, height=height)
-    fig.update_layout(margin=dict(l=10, r=10, t=56, b=90))
     return fig
 
 
@@ -250,7 +357,7 @@ def scale_shift_figure(curves: ScaleShiftCurves, uirevision: str = "layers-st") 
         )
         fig.update_yaxes(showticklabels=False, row=3, col=1)
     fig.update_xaxes(title_text=f"kept coordinate {kept} (layer input)", row=rows, col=1)
-    fig.update_annotations(font=dict(size=13))
+    fig.update_annotations(font=dict(size=16, color=TEXT_COLOR))
     _layout(fig, f"Layer {curves.layer_index + 1}: scale and shift as functions of {kept}", uirevision, height=480)
     fig.update_layout(showlegend=False)
     return fig
@@ -311,7 +418,7 @@ def spline_curves_figure(curves: SplineCurves, uirevision: str = "layers-spline"
         )
         fig.update_yaxes(showticklabels=False, row=2, col=1)
     fig.update_xaxes(title_text=f"moved coordinate {moved} (layer input); dashed: ±tail bound", row=rows, col=1)
-    fig.update_annotations(font=dict(size=13))
+    fig.update_annotations(font=dict(size=16, color=TEXT_COLOR))
     _layout(fig, f"Layer {curves.layer_index + 1}: the spline at a few values of {kept}", uirevision, height=480)
     return fig
 
@@ -406,7 +513,7 @@ def breakdown_waterfall_figure(breakdown: LikelihoodBreakdown, uirevision: str =
             measure=["relative"] * (len(values) - 1) + ["total"],
             text=[f"{v:+.3f}" for v in values],
             textposition="outside",
-            textfont=dict(size=12),
+            textfont=dict(size=14),
             increasing=dict(marker=dict(color="rgb(214, 39, 40)")),
             decreasing=dict(marker=dict(color="rgb(31, 119, 180)")),
             totals=dict(marker=dict(color="rgb(44, 160, 44)")),
@@ -586,10 +693,10 @@ def latent_figure(diag: LatentDiagnostics, uirevision: str = "layers-latent") ->
             showarrow=False,
             xanchor="center",
             yanchor="bottom",
-            font=dict(size=12),
+            font=dict(size=15, color=TEXT_COLOR),
             bgcolor="rgba(255,255,255,0.7)",
         )
-    bounds = _union_bounds(square_bounds(z, margin=0.05), 3.6)
+    bounds = _union_bounds(square_bounds(z, margin=0.08, quantile=0.01), 3.2)
     _square(fig, bounds, showgrid=True)
     fig.update_layout(showlegend=False)
     return _layout(fig, "The data in latent space, z = f(x)", uirevision, height=460)

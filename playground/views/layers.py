@@ -21,9 +21,11 @@ does). Points are numpy arrays in the model's (standardised) space unless a ``st
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -46,6 +48,10 @@ __all__ = [
     "square_bounds",
     "far_grid",
     "quick_trainer",
+    "PRETRAINED_DIR",
+    "pretrained_flows",
+    "load_pretrained",
+    "animation_bounds",
     "LayerInfo",
     "describe_layers",
     "layer_inputs",
@@ -70,6 +76,7 @@ __all__ = [
 ]
 
 SIGMA_RADII = (1.0, 2.0, 3.0)  # the standard normal's 1σ, 2σ, 3σ circles
+PRETRAINED_DIR = Path(__file__).resolve().parents[2] / "assets" / "flows2d"  # shipped 2-D flows (make.py there)
 
 
 # -- small helpers ---------------------------------------------------------------------------------------------------
@@ -217,6 +224,67 @@ def quick_trainer(
     )
     trainer.step(int(steps))
     trainer.evaluate()
+    return trainer
+
+
+# -- shipped pretrained flows ---------------------------------------------------------------------------------------
+def pretrained_flows(directory: Path | str = PRETRAINED_DIR) -> dict[str, Path]:
+    """The shipped 2-D flows by name: folders of ``directory`` holding ``model.safetensors``, ``config.json`` and
+    ``card.json`` (written by ``assets/flows2d/make.py``), moons first, then by name.
+
+    >>> "moons" in pretrained_flows() and list(pretrained_flows())[0]
+    'moons'
+    """
+    directory = Path(directory)
+    found = {
+        d.name: d
+        for d in directory.iterdir()
+        if d.is_dir() and all((d / f).is_file() for f in ("model.safetensors", "config.json", "card.json"))
+    }
+    return {name: found[name] for name in sorted(found, key=lambda n: (n != "moons", n))}
+
+
+def load_pretrained(name: str, directory: Path | str = PRETRAINED_DIR) -> Trainer:
+    """A shipped flow as a :class:`~realnvp.training.Trainer` on the data its card names (same generator, size,
+    noise and seed, so the held-out set is the one its NLL was measured on), its weights loaded (safetensors +
+    JSON), its step count and held-out NLL recorded, and the card kept as ``trainer.card``. Never step it: it is
+    shared by every session that shows it.
+
+    Raises ``ValueError`` (a :class:`~realnvp.checkpoint.CheckpointError` for a bad file) naming what is wrong.
+
+    >>> trainer = load_pretrained("moons")
+    >>> trainer.name, trainer.step_count == trainer.card["steps"], abs(trainer.gap - trainer.card["gap"]) < 1e-5
+    ('moons', True, True)
+    """
+    from realnvp.checkpoint import load_flow, standardizer_from_meta
+
+    flows = pretrained_flows(directory)
+    if name not in flows:
+        raise ValueError(f"no shipped flow {name!r}; shipped: {', '.join(flows) or 'none'}")
+    folder = flows[name]
+    model, meta = load_flow(folder)
+    try:
+        card = json.loads((folder / "card.json").read_text())
+        data = card["data"]
+        trainer = Trainer.for_dataset(
+            data["dataset"],
+            noise=float(data["noise"]),
+            n_points=int(data["n_points"]),
+            seed=int(data["seed"]),
+            flow=model.config,
+            heldout_points=int(data["heldout_points"]),
+        )
+    except (KeyError, TypeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{folder / 'card.json'} does not describe the flow's data ({err})") from None
+    stored = standardizer_from_meta(meta)
+    if stored is None or not (
+        np.allclose(stored.mean, trainer.standardizer.mean) and np.allclose(stored.scale, trainer.standardizer.scale)
+    ):
+        raise ValueError(f"{name}: the data regenerated from its card is not the data the flow was trained on")
+    trainer.model.load_state_dict(model.state_dict())
+    trainer.step_count = int(card.get("steps", 0))
+    trainer.evaluate()
+    trainer.card = card
     return trainer
 
 
@@ -407,6 +475,45 @@ def animation_frames(
         colour=colour,
         kinds=list(trace.kinds),
     )
+
+
+def animation_bounds(
+    anim: AnimationFrames, follow: bool = True, margin: float = 0.1, quantile: float = 0.01, latent_half: float = 3.2
+) -> np.ndarray:
+    """The square window ``(x0, x1, y0, y1)`` each frame of ``anim`` shows, shape ``(n_frames, 4)``.
+
+    ``follow=True``: each key frame gets a robust window around its own points (``quantile``–``1 − quantile`` of
+    each coordinate plus ``margin``; the latent frame at least ``±latent_half`` so the N(0, I) circles show whole),
+    and the in-between frames blend the windows of the two layers they join, so the points fill the plot at every
+    layer and the camera glides. ``follow=False``: one window over every layer's points (fixed axes).
+
+    >>> anim = animation_frames(RealNVP(2, n_layers=2), np.random.default_rng(0).normal(size=(200, 2)), n_between=1)
+    >>> animation_bounds(anim).shape, bool(np.all(animation_bounds(anim, follow=False) == animation_bounds(anim, False)[0]))
+    ((5, 4), True)
+    """
+    states = anim.states[..., :2]
+    if not follow:
+        pooled = np.asarray(square_bounds(states.reshape(-1, 2), margin=margin, quantile=quantile))
+        return np.tile(pooled, (anim.n_frames, 1))
+    latent_key = len(states) - 1 if anim.direction == "forward" else 0
+    keys = []
+    for k, state in enumerate(states):
+        x0, x1, y0, y1 = square_bounds(state, margin=margin, quantile=quantile)
+        if k == latent_key:  # the smallest square holding this window and [-h, h]²
+            x0, x1 = min(x0, -latent_half), max(x1, latent_half)
+            y0, y1 = min(y0, -latent_half), max(y1, latent_half)
+            cx, cy, r = (x0 + x1) / 2, (y0 + y1) / 2, max(x1 - x0, y1 - y0) / 2
+            x0, x1, y0, y1 = cx - r, cx + r, cy - r, cy + r
+        keys.append((x0, x1, y0, y1))
+    keys = np.asarray(keys, dtype=np.float64)
+    out = np.empty((anim.n_frames, 4))
+    for k in range(len(keys) - 1):
+        lo, hi = anim.key_frames[k], anim.key_frames[k + 1]
+        for f in range(lo, hi):
+            alpha = (f - lo) / (hi - lo)
+            out[f] = (1 - alpha) * keys[k] + alpha * keys[k + 1]
+    out[anim.key_frames[-1]] = keys[-1]
+    return out
 
 
 # -- what one layer does ---------------------------------------------------------------------------------------------

@@ -7,6 +7,8 @@ are exactly ``forward``/``inverse``, per-layer log-dets add up to the flow's, an
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import plotly.graph_objects as go
 import pytest
@@ -389,3 +391,104 @@ def test_all_figures_build(trainer):
         assert isinstance(fig, go.Figure) and fig.layout.uirevision
     waterfall = figs[5].data[0]
     assert waterfall.y[-1] == pytest.approx(b.total) and sum(waterfall.y[:-1]) == pytest.approx(b.total)
+
+
+# -- shipped flows, the two-way animation, the window that follows the points ----------------------------------------
+def test_shipped_flows_have_their_presets_architecture():
+    from playground.settings import PRESETS
+
+    flows = layers.pretrained_flows()
+    assert {"moons", "spirals", "checkerboard", "8gaussians"} <= set(flows)
+    for name in flows:
+        trainer = layers.load_pretrained(name)
+        preset = PRESETS[trainer.card["preset"]].settings
+        assert trainer.name == preset.dataset and trainer.card["data"]["noise"] == preset.noise
+        want, got = preset.flow_config(), trainer.model.config
+        assert (got.n_layers, got.hidden_dims, got.coupling, got.scale, got.mask, got.norm) == (
+            want.n_layers,
+            want.hidden_dims,
+            want.coupling,
+            want.scale,
+            want.mask,
+            want.norm,
+        ), f"{name}: retrain it with python assets/flows2d/make.py --only {name}"
+        assert trainer.step_count == trainer.card["steps"]
+        assert trainer.history.heldout_nll[-1] == pytest.approx(trainer.card["heldout_nll"], abs=2e-5)
+
+
+def test_load_pretrained_says_what_is_wrong(tmp_path):
+    with pytest.raises(ValueError, match="no shipped flow 'nope'; shipped: moons"):
+        layers.load_pretrained("nope")
+    folder = tmp_path / "moons"
+    folder.mkdir()
+    for f in ("model.safetensors", "config.json"):
+        (folder / f).write_bytes((layers.PRETRAINED_DIR / "moons" / f).read_bytes())
+    card = json.loads((layers.PRETRAINED_DIR / "moons" / "card.json").read_text())
+    card["data"]["seed"] = 7  # other data than it was trained on
+    (folder / "card.json").write_text(json.dumps(card))
+    with pytest.raises(ValueError, match="not the data the flow was trained on"):
+        layers.load_pretrained("moons", tmp_path)
+    (folder / "card.json").write_text("{}")
+    with pytest.raises(ValueError, match="does not describe the flow's data"):
+        layers.load_pretrained("moons", tmp_path)
+
+
+def test_two_way_animation_switches_direction_in_the_figure():
+    flow = _random_flow(n_layers=4)
+    x = np.random.default_rng(0).normal(size=(300, 2))
+    fwd = layers.animation_frames(flow, x, "forward", n_between=2)
+    inv = layers.animation_frames(flow, layers.latent_samples(300, seed=0), "inverse", n_between=2)
+    fig = plots.build_animation_figure(fwd, other=inv)
+    names = [f.name for f in fig.frames]
+    assert names == [f"forward:{f}" for f in range(13)] + [f"inverse:{f}" for f in range(13)]
+    play_fwd, play_inv, switch = fig.layout.updatemenus
+    assert play_fwd.visible and not play_inv.visible
+    assert play_fwd.buttons[0].args[0] == "forward" and play_inv.buttons[0].args[0] == "inverse"  # frame groups
+    assert [f.group for f in fig.frames] == ["forward"] * 13 + ["inverse"] * 13
+    assert [list(b.args[0]) for b in switch.buttons] == [["forward:0"], ["inverse:0"]]
+    assert fig.layout.sliders[0].visible and not fig.layout.sliders[1].visible
+    assert [list(s.args[0]) for s in fig.layout.sliders[1].steps] == [[f"inverse:{k}"] for k in inv.key_frames]
+    entering = fig.frames[13]  # the inverse direction's first frame shows its own controls and colours
+    assert [s.visible for s in entering.layout.sliders] == [False, True]
+    assert [m.visible for m in entering.layout.updatemenus[:2]] == [False, True]
+    np.testing.assert_allclose(np.asarray(entering.data[1].marker.color), inv.colour.astype(np.float32))
+    np.testing.assert_array_equal(np.asarray(entering.data[1].x), inv.states[0][:, 0])
+    np.testing.assert_array_equal(np.asarray(fig.frames[-1].data[1].x), inv.states[-1][:, 0])
+    assert fig.frames[12].layout.title.text == "data → latent · latent z"
+    assert fig.frames[13].layout.title.text == "latent → data · latent z"
+
+
+def test_animation_window_follows_the_points():
+    flow = _random_flow(n_layers=4)
+    x = np.random.default_rng(0).normal(size=(500, 2)) * 0.3 + 5.0  # a small cloud far from the origin
+    anim = layers.animation_frames(flow, x, "forward", n_between=3)
+    follow, fixed = layers.animation_bounds(anim), layers.animation_bounds(anim, follow=False)
+    assert follow.shape == fixed.shape == (anim.n_frames, 4)
+    for k, f in enumerate(anim.key_frames):  # each layer's robust window holds its points, tightly
+        x0, x1, y0, y1 = follow[f]
+        assert x1 - x0 == pytest.approx(y1 - y0)
+        lo, hi = np.quantile(anim.states[k], [0.01, 0.99], axis=0)
+        assert x0 <= lo[0] and hi[0] <= x1 and y0 <= lo[1] and hi[1] <= y1
+        if f != anim.latent_frame:
+            assert max(hi - lo) >= 0.8 * (x1 - x0) / 1.1 - 1e-9  # the points span most of the window
+    assert follow[anim.latent_frame][1] >= 3.2  # the latent frame shows the 3σ circle whole
+    np.testing.assert_allclose(follow[1], (3 * follow[0] + follow[anim.key_frames[1]]) / 4)  # blended in between
+    assert (fixed == fixed[0]).all() and fixed[0][1] - fixed[0][0] > follow[0][1] - follow[0][0]
+    fig = plots.build_animation_figure(anim)
+    assert list(fig.layout.xaxis.range) == pytest.approx(follow[0][:2])
+    assert list(fig.frames[5].layout.yaxis.range) == pytest.approx(follow[5][2:])
+
+
+def test_figures_use_the_playgrounds_type():
+    from playground.plots.live import FONT_FAMILY
+
+    fig = plots.build_animation_figure(layers.animation_frames(_random_flow(2), np.zeros((10, 2)), n_between=1))
+    for axis in (fig.layout.xaxis, fig.layout.yaxis):
+        assert axis.tickfont.size == 16 and axis.tickfont.family == FONT_FAMILY
+        assert axis.tickfont.color == plots.TEXT_COLOR
+    grid = layers.layer_log_det_grid(_random_flow(2), 0, resolution=5)
+    heat = plots.log_det_heatmap_figure(grid)
+    assert heat.data[0].colorbar.tickfont.size == 16
+    plots.talk_style(heat)
+    assert heat.layout.xaxis.tickfont.size == plots.TALK_SIZES["font"] > 16
+    assert heat.data[0].colorbar.tickfont.size == plots.TALK_SIZES["font"]

@@ -67,28 +67,75 @@ def _check_page(at: AppTest) -> None:
     assert "e^{s(x_A)}" in coupling and r"\log\lvert\det J_" in coupling
 
 
-def test_page_trains_its_own_model_without_a_playground():
+def test_page_opened_fresh_shows_a_shipped_flow_without_training(monkeypatch):
+    from realnvp.training import Trainer
+
+    steps = []
+    original = Trainer.step
+    monkeypatch.setattr(Trainer, "step", lambda self, n=1: steps.append(n) or original(self, n))
     at = AppTest.from_file(PAGE, default_timeout=60)
     at.run()
     _check_page(at)
-    own = at.session_state["layers_model"]
-    assert own.step_count == 800 and own.name == "moons"
-    assert "this page's own model" in at.info[0].value
-    assert not at.toggle  # nothing to toggle to without a Playground model
+    assert steps == []  # no trainer took a single step: the model came from assets/flows2d
+    assert at.segmented_control(key="layers-model-choice").value == "pretrained"
+    assert at.selectbox(key="layers-pretrained").value == "moons"
+    assert "layers_model" not in at.session_state
+    assert "pretrained flow" in at.info[0].value and "assets/flows2d/moons/card.json" in at.info[0].value
+    card = json.loads((Path(PAGE).parents[1] / "assets" / "flows2d" / "moons" / "card.json").read_text())
+    assert f"step {card['steps']:,}" in at.info[0].value and f"{card['heldout_nll']:.3f} nats" in at.info[0].value
+    # both directions in the one animation figure, switched in the browser
+    spec = json.loads(_charts(at)["layers-animation"].proto.spec)
+    names = [f["name"] for f in spec["frames"]]
+    assert names[0] == "forward:0" and "inverse:0" in names and len(names) == 2 * (8 * 5 + 1)
+    assert [b["label"] for b in spec["layout"]["updatemenus"][2]["buttons"]] == [
+        "data → latent (density)",
+        "latent → data (sampling)",
+    ]
 
-    # the sampling direction, another layer, another point: still consistent
-    at.segmented_control(key="layers-direction").set_value("latent → data (sampling)").run()
+    # another layer, another point, another shipped flow: still consistent, still no training
     at.selectbox(key="layers-layer").set_value(7).run()
     at.number_input(key="layers-x").set_value(-0.75).run()
     at.number_input(key="layers-y").set_value(0.4).run()
     _check_page(at)
-    assert at.session_state["layers_model"] is own  # trained once per session, not per rerun
     title = json.loads(_charts(at)["layers-logdet-map"].proto.spec)["layout"]["title"]["text"]
     assert title.startswith("Layer 8: log|det J| over the data plane")
     at.radio(key="layers-logdet-space").set_value("this layer's input plane").run()
     assert not at.exception
     title = json.loads(_charts(at)["layers-logdet-map"].proto.spec)["layout"]["title"]["text"]
     assert "input plane" in title
+    at.selectbox(key="layers-pretrained").set_value("spirals").run()
+    _check_page(at)
+    assert "**spirals**" in at.info[0].value and "12 layers" in at.info[0].value
+    assert steps == []
+
+
+def test_page_trains_its_own_model_on_request():
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.run()
+    at.segmented_control(key="layers-model-choice").set_value("own").run()
+    _check_page(at)
+    own = at.session_state["layers_model"]
+    assert own.step_count == 800 and own.name == "moons"
+    assert "this page's own model" in at.info[0].value
+    at.run()
+    assert at.session_state["layers_model"] is own  # trained once per session, not per rerun
+
+
+def test_the_animation_figure_is_built_once_per_model_and_settings(small_trainer):
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.session_state["playground"] = SimpleNamespace(trainer=small_trainer)
+    at.run()
+    assert at.session_state["layers_figure_builds"] == 1  # one figure holds both directions
+    first = _charts(at)["layers-animation"].proto.spec
+    at.selectbox(key="layers-layer").set_value(3).run()  # anything else on the page: the figure is reused
+    at.slider(key="layers-n-points").set_value(500).run()
+    assert at.session_state["layers_figure_builds"] == 2
+    assert len(json.loads(_charts(at)["layers-animation"].proto.spec)["data"][1]["x"]["bdata"]) < len(
+        json.loads(first)["data"][1]["x"]["bdata"]
+    )
+    at.slider(key="layers-n-points").set_value(2000).run()  # back: the first figure, from the cache
+    assert at.session_state["layers_figure_builds"] == 2
+    assert _charts(at)["layers-animation"].proto.spec == first
 
 
 def test_page_shows_the_playground_model(small_trainer):
@@ -104,17 +151,17 @@ def test_page_shows_the_playground_model(small_trainer):
     assert abs(shown - direct) < 1e-5
 
 
-def test_page_falls_back_when_the_playground_has_not_trained(small_trainer):
+def test_page_falls_back_when_the_playground_has_not_trained():
     untrained = SimpleNamespace(step_count=0)
     at = AppTest.from_file(PAGE, default_timeout=60)
-    at.session_state["playground"] = SimpleNamespace(trainer=None)
-    at.session_state["layers_model"] = small_trainer  # skip the few seconds of training
+    at.session_state["playground"] = SimpleNamespace(trainer=None, settings=SimpleNamespace(dataset="checkerboard"))
     at.run()
     _check_page(at)
-    assert "this page's own model" in at.info[0].value
+    assert "pretrained flow" in at.info[0].value and "**checkerboard**" in at.info[0].value  # the Playground's data
     at.session_state["playground"] = SimpleNamespace(trainer=untrained)
     at.run()
     _check_page(at)
+    assert "layers_model" not in at.session_state
 
 
 def test_page_survives_a_blown_up_model():
