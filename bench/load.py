@@ -261,6 +261,18 @@ def replica_for(proxy_url: str, route: str) -> str:
         return served_by(response)
 
 
+def routes_by_replica(proxy_url: str, replicas: list[str], each: int = 1) -> dict[str, list[str]]:
+    """``each`` affinity cookies per replica, from first visits (nginx hands out random ones)."""
+    routes: dict[str, list[str]] = {r: [] for r in replicas}
+    for _ in range(200 * each * len(replicas)):
+        route, replica = first_visit(proxy_url)
+        if replica in routes and len(routes[replica]) < each:
+            routes[replica].append(route)
+        if all(len(v) == each for v in routes.values()):
+            return routes
+    raise RuntimeError(f"first visits did not reach every replica {each} times: {routes}")
+
+
 class Deployment:
     """What ``deploy/local.sh N`` started: the proxy's URL, each replica's URL and PID, nginx's PID."""
 
@@ -438,6 +450,9 @@ def main() -> int:
     parser.add_argument("--min-refreshes", type=float, default=2.0, help="quality: chart refreshes/s each")
     parser.add_argument("--slots", type=int, default=None, help="REALNVP_TRAINING_SLOTS for the server(s)")
     parser.add_argument("--no-late-visitor", action="store_true")
+    parser.add_argument(
+        "--balanced", action="store_true", help="behind the proxy: sessions split evenly (not by the cookie's luck)"
+    )
     args = parser.parse_args()
     sessions = max(1, min(args.sessions, 40))
     seconds = max(5.0, min(args.seconds, 600.0))
@@ -466,10 +481,24 @@ def main() -> int:
         threading.Thread(target=watch_memory, daemon=True).start()
 
         def cookies_for(n: int) -> list[dict] | None:
+            """Each session's first visit: nginx's affinity cookie (``--balanced``: kept only in replica turn)."""
             if deployment is None:
                 return None
-            return [{ROUTE_COOKIE: first_visit(url)[0]} for _ in range(n)]
+            if not args.balanced:
+                return [{ROUTE_COOKIE: first_visit(url)[0]} for _ in range(n)]
+            k = len(deployment.replicas)
+            routes = routes_by_replica(url, deployment.replicas, each=-(-n // k))
+            return [{ROUTE_COOKIE: routes[deployment.replicas[i % k]][i // k]} for i in range(n)]
 
+        # warm up: one page load (and Play/Pause) per server, so first imports don't count against the room
+        warm = None
+        if deployment is not None:
+            warm = [{ROUTE_COOKIE: routes[0]} for routes in routes_by_replica(url, deployment.replicas).values()]
+        warm_thread = threading.Thread(
+            target=lambda: run_ws_room(url, len(warm or [None]), 0.0, warm, time.monotonic())
+        )
+        warm_thread.start()
+        warm_thread.join()
         if args.baseline > 0:
             box1: dict = {}  # asyncio on a thread of its own: Playwright's sync API holds this thread's loop
             cookies1 = cookies_for(1)
