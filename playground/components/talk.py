@@ -4,8 +4,9 @@
   blank band at the top, controls tucked into the sidebar drawer, charts sized to fit one 1920×1080 screen.
 - :func:`follow_panel` — the speaker opens a broadcast; the page shows the follow link ``/?follow=<id>`` and its QR
   code (SVG drawn by ``segno``, pure Python).
-- :func:`follower_view` — what ``/?follow=<id>`` shows: the speaker's charts and step count, refreshed twice a
-  second from the published snapshot, with no control that could change the run.
+- :func:`follower_view` — what ``/?follow=<id>`` shows: the speaker's charts and step count, refreshed from the
+  published snapshot (twice a second in a small room, slower in a big one: see ``Broadcast.refresh_period``), with no
+  control that could change the run.
 
 Streamlit glue only. The CSS is the app's own constant text; nothing a user typed is ever rendered as HTML.
 """
@@ -13,15 +14,14 @@ Streamlit glue only. The CSS is the app's own constant text; nothing a user type
 from __future__ import annotations
 
 import io
+import secrets
 
 import streamlit as st
 
 from playground.components.live_chart import live_chart
 from playground.serving.broadcast import Broadcast, Broadcasts
 
-__all__ = ["talk_mode", "TALK_CSS", "broadcasts", "follow_panel", "follower_view", "FOLLOW_FRAME_SECONDS"]
-
-FOLLOW_FRAME_SECONDS = 0.5
+__all__ = ["talk_mode", "TALK_CSS", "broadcasts", "follow_panel", "follower_view", "qr_svg", "follow_link"]
 
 # Presenter view: larger root type (Streamlit sizes everything in rem), the top band and paddings removed, metric
 # values readable from the back of a room.
@@ -121,13 +121,19 @@ def follower_view(broadcast_id: str) -> None:
         )
         return
     st.session_state["follow-id"] = broadcast.id
+    me = st.session_state.setdefault("follower-id", secrets.token_hex(8))
+    broadcast.seen(me)
 
-    @st.fragment(run_every=FOLLOW_FRAME_SECONDS)
+    @st.fragment(run_every=broadcast.refresh_period())
     def frame() -> None:
         b = broadcasts().get(st.session_state["follow-id"])
         if b is None or b.ended:
             st.warning("This run has ended: the speaker stopped sharing it or closed the page.", icon=":material/stop:")
             return
+        b.seen(me)
+        if abs(b.refresh_period() - st.session_state.setdefault("follow-period", b.refresh_period())) > 0.2:
+            st.session_state["follow-period"] = b.refresh_period()
+            st.rerun()  # the room grew or shrank: a full rerun restarts the fragment's timer at the new period
         st.markdown(f"**Following the speaker's run** · {b.title}" + (" · training…" if b.playing else " · paused"))
         m = st.columns(len(b.metrics) + 1)
         with m[0].container(key="follow-step-count"):

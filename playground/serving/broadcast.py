@@ -52,6 +52,32 @@ class Broadcast:
     stopped: bool = False
     revision: int = 0
     _json_cache: tuple | None = field(default=None, repr=False)
+    _followers: dict = field(default_factory=dict, repr=False)  # follower id -> last time it drew
+
+    def seen(self, follower_id: str) -> None:
+        """A follower drew a frame (the count of recent ones sets everyone's refresh period)."""
+        self._followers[follower_id] = time.monotonic()
+
+    def follower_count(self, within_s: float = 5.0) -> int:
+        """Followers that drew a frame within the last ``within_s`` seconds.
+
+        >>> b = Broadcast("x"); b.seen("a"); b.seen("b"); b.follower_count()
+        2
+        """
+        now = time.monotonic()
+        for key, last in list(self._followers.items()):
+            if now - last > 60.0:
+                self._followers.pop(key, None)
+        return sum(1 for last in list(self._followers.values()) if now - last <= within_s)
+
+    def refresh_period(self) -> float:
+        """How often each follower redraws: twice a second for a small room, slower for a big one, so a room of
+        phones costs the server a bounded number of frames per second (about 20-30) whatever its size.
+
+        >>> Broadcast("x").refresh_period()
+        0.5
+        """
+        return max(0.5, self.follower_count() / 25.0)
 
     def publish(self, step: int, metrics: dict, figures: dict, title: str = "", playing: bool = False) -> None:
         """Replace the snapshot (the figure dicts are shared, never mutated afterwards by the speaker)."""
