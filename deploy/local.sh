@@ -9,8 +9,8 @@
 # Environment: PROXY_PORT (default: a free port), PYTHON (default: python3), NGINX (default: /usr/sbin/nginx),
 # REALNVP_LOCAL_STATE (state folder: the PID file "pids" with lines "replica|nginx PORT PID", the rendered nginx
 # configuration, and every process's log; default: $TMPDIR/realnvp-local-$UID). Replicas inherit the rest of the
-# environment (REALNVP_TRAINING_SLOTS, ...). Everything runs as the calling user; nothing is written outside the
-# state folder.
+# environment (REALNVP_TRAINING_SLOTS, ...). Everything runs as the calling user (started as root, nginx's workers
+# run as "nobody": the configuration gives them nothing to write); nothing is written outside the state folder.
 set -euo pipefail
 set -m # every background process gets a process group of its own (its PID): stopped as a group, by that PID
 
