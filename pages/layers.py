@@ -147,9 +147,8 @@ if wanted in choices:
     st.session_state["layers-model-choice"] = wanted
 if st.session_state.get("layers-model-choice") not in choices:
     st.session_state["layers-model-choice"] = choices[0]
-source = source_box.segmented_control(
-    "Model", choices, format_func=labels.get, key="layers-model-choice", required=True
-)
+pick_col, flow_col = source_box.columns([3, 2], vertical_alignment="bottom")
+source = pick_col.segmented_control("Model", choices, format_func=labels.get, key="layers-model-choice", required=True)
 store = None  # this session's memo; a shipped flow's pictures are shared by every session
 if source == "playground":
     trainer = pg_trainer
@@ -158,7 +157,7 @@ elif source == "points":
 elif source == "pretrained":
     if st.session_state.get("layers-pretrained") not in flows:
         st.session_state["layers-pretrained"] = first_pretrained(flows)
-    name = source_box.selectbox(
+    name = flow_col.selectbox(
         "Pretrained flow",
         list(flows),
         key="layers-pretrained",
@@ -201,11 +200,10 @@ elif source == "points":
     source_box.success(f"Showing the model fitted on **Your own points**: {what} (the weights the fit kept).")
 elif source == "pretrained":
     card = trainer.card
-    gap = f", {card['gap']:.3f} nats above the data's true entropy" if card.get("gap") is not None else ""
+    gap = f" (+{card['gap']:.3f} over the true entropy)" if card.get("gap") is not None else ""
     source_box.info(
-        f"Showing a **pretrained flow** shipped with the app: {what}{gap}; trained in {card['seconds']:.0f} s by "
-        "`python -m realnvp train-2d` (its card: assets/flows2d/"
-        f"{card['name']}/card.json). Train one in the Playground (or fit your own points) and it appears here."
+        f"Showing a **pretrained flow**: {what}{gap}, trained in {card['seconds']:.0f} s by `python -m realnvp "
+        f"train-2d` (assets/flows2d/{card['name']}/card.json). Train one in the Playground and it appears here."
     )
 else:
     source_box.info(f"Showing **this page's own model**: {what}.")
@@ -218,7 +216,7 @@ if on_data.n_nonfinite:
     )
 mean, scale = trainer.standardizer.mean, trainer.standardizer.scale
 whitened = getattr(trainer.standardizer, "matrix", None) is not None
-st.caption(
+SPACE_NOTE = (
     "The animation, the layer maps and latent space live in the model's **standardised** space, "
     f"S(x) = (x − mean) / std with mean = ({mean[0]:.3g}, {mean[1]:.3g}) and std = ({scale[0]:.3g}, "
     f"{scale[1]:.3g})"
@@ -250,7 +248,7 @@ def animation_section(model, model_key: tuple, data_points, store: dict) -> None
         st.caption(
             "Switch the direction with the buttons above the plot; press ▶ Play, or drag the slider to a layer. "
             "Each point keeps the colour of where it started; the grey grid is carried along, so its bends show how "
-            "each layer deforms the plane."
+            "each layer deforms the plane. " + SPACE_NOTE
         )
     key = (model_key, n_points, n_between, follow, TALK)
     fig = animation_figure(store, model, key, data_points[:n_points], n_between, follow)

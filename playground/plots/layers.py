@@ -248,7 +248,7 @@ def build_animation_figure(
                 type="buttons",
                 direction="left",
                 x=0.0,
-                y=-0.02,
+                y=-0.07,
                 xanchor="left",
                 yanchor="top",
                 pad=dict(t=8, r=8),
@@ -265,9 +265,9 @@ def build_animation_figure(
             dict(
                 active=0,
                 visible=i == 0,
-                x=0.3,
-                len=0.7,
-                y=-0.02,
+                x=0.28,
+                len=0.68,
+                y=-0.07,
                 yanchor="top",
                 pad=dict(t=8),
                 currentvalue=dict(prefix="after layer: ", font=dict(size=16, color=TEXT_COLOR)),
@@ -301,7 +301,7 @@ def build_animation_figure(
     _square(fig, tuple(first_window), showgrid=False)
     _layout(fig, title(anim, 0), uirevision, height=height)
     fig.update_layout(
-        margin=dict(l=10, r=10, t=104 if two_way else 56, b=100),
+        margin=dict(l=10, r=10, t=104 if two_way else 56, b=120),
         title=dict(yref="container", y=0.985, yanchor="top"),
     )
     return fig
@@ -696,7 +696,7 @@ def latent_figure(diag: LatentDiagnostics, uirevision: str = "layers-latent") ->
             font=dict(size=15, color=TEXT_COLOR),
             bgcolor="rgba(255,255,255,0.7)",
         )
-    bounds = _union_bounds(square_bounds(z, margin=0.08, quantile=0.01), 3.2)
+    bounds = _union_bounds(square_bounds(z, margin=0.08, quantile=0.01), 3.5)  # room for the 3σ label
     _square(fig, bounds, showgrid=True)
     fig.update_layout(showlegend=False)
     return _layout(fig, "The data in latent space, z = f(x)", uirevision, height=460)

@@ -478,7 +478,7 @@ def animation_frames(
 
 
 def animation_bounds(
-    anim: AnimationFrames, follow: bool = True, margin: float = 0.1, quantile: float = 0.01, latent_half: float = 3.2
+    anim: AnimationFrames, follow: bool = True, margin: float = 0.15, quantile: float = 0.01, latent_half: float = 3.2
 ) -> np.ndarray:
     """The square window ``(x0, x1, y0, y1)`` each frame of ``anim`` shows, shape ``(n_frames, 4)``.
 

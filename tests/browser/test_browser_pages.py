@@ -41,24 +41,79 @@ def goto_page(page, url: str, title: str) -> None:
     wait_ready(page, timeout=120)
 
 
+LAYERS_FIGURE = ".st-key-layers-animation .js-plotly-plot"
+FILL = """
+() => {
+  // How much of the plot the points fill: their 1-99 % span in pixels over the plot area's side, and tick font size.
+  const el = document.querySelector('.st-key-layers-animation .js-plotly-plot');
+  const fl = el._fullLayout, pts = el._fullData[1];
+  const q = (v, p) => { const s = Array.from(v).filter(Number.isFinite).sort((a, b) => a - b); return s[Math.floor(p * (s.length - 1))]; };
+  const span = (v, ax) => (q(v, 0.99) - q(v, 0.01)) / (ax.range[1] - ax.range[0]) * ax._length;
+  const tick = document.querySelector('.st-key-layers-animation .xtick text');
+  return {plot_px: [fl.xaxis._length, fl.yaxis._length], points_px: [span(pts.x, fl.xaxis), span(pts.y, fl.yaxis)],
+          tick_px: parseFloat(getComputedStyle(tick).fontSize), tick_fill: getComputedStyle(tick).fill,
+          title: fl.title.text};
+}
+"""
+
+
+def _title(page) -> str:
+    return page.evaluate(f"() => document.querySelector('{LAYERS_FIGURE}').layout.title.text")
+
+
 def test_layers_page_animation_plays():
     require_browser()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     report = {}
     with streamlit_server() as (url, _), chromium() as browser:
-        page = browser.new_context(viewport={"width": 1500, "height": 1400}).new_page()
-        goto_page(page, url, "Layer by layer")
-        page.wait_for_selector(".st-key-layers-animation .js-plotly-plot .main-svg", timeout=120_000)
+        page = browser.new_context(viewport={"width": 1920, "height": 1080}).new_page()
+        page.goto(f"{url}/layers")  # opened directly, on a fresh session: a shipped flow, no training
+        page.wait_for_selector(f"{LAYERS_FIGURE} .main-svg", timeout=120_000)
+        wait_ready(page, timeout=120)
         assert_no_exception(page)
+        assert "pretrained flow" in page.locator(".st-key-layers-source").inner_text()
+        fill = page.evaluate(FILL)
+        report["data_frame"] = fill
+        assert fill["tick_px"] == 16 and fill["tick_fill"] == "rgb(38, 39, 48)"  # the Playground's type, dark
+        assert min(fill["points_px"]) > 0.6 * min(fill["plot_px"])  # the points fill the plot
+        page.screenshot(path=str(ARTIFACTS / "browser-layers-1920.png"))
+
+        # the direction switches in the browser: no script run, the same chart element, the other direction drawn
+        page.evaluate(f"() => {{ document.querySelector('{LAYERS_FIGURE}').__same = true; }}")
+        page.locator(".st-key-layers-animation .updatemenu-button").filter(has_text="sampling").first.click()
+        page.wait_for_function(
+            f"() => document.querySelector('{LAYERS_FIGURE}').layout.title.text.includes('latent → data')",
+            timeout=10_000,
+        )
+        assert page.evaluate(f"() => document.querySelector('{LAYERS_FIGURE}').__same === true")
+        assert page.locator("[data-testid=stStatusWidget]").count() == 0
+        report["latent_frame"] = page.evaluate(FILL)
         assert page.evaluate(FRAME_TIMER)
-        page.locator(".st-key-layers-animation .updatemenu-button").first.click()
+        page.evaluate(
+            f"() => document.querySelector('{LAYERS_FIGURE}')"
+            ".on('plotly_animatingframe', (e) => (window.__names = (window.__names || []).concat([e.name])))"
+        )
+        page.locator(".st-key-layers-animation .updatemenu-button").filter(has_text="Play").first.click()
         time.sleep(4)
         frames = page.evaluate("() => window.__frames")
+        names = page.evaluate("() => window.__names || []")
         assert len(frames) >= 5, f"the animation did not play ({len(frames)} frames)"
-        gaps = np.diff(frames)
+        assert all(n.startswith("inverse:") for n in names), names[:5]  # it plays the direction on show
         report["animation_frames_seen"] = len(frames)
-        report["median_frame_ms"] = float(np.median(gaps))
+        report["median_frame_ms"] = float(np.median(np.diff(frames)))
+        page.locator(".st-key-layers-animation .updatemenu-button").filter(has_text="density").first.click()
+        page.wait_for_function(
+            f"() => document.querySelector('{LAYERS_FIGURE}').layout.title.text.startsWith('data → latent')",
+            timeout=10_000,
+        )
         page.screenshot(path=str(ARTIFACTS / "browser-layers.png"), full_page=True)
+        small = browser.new_context(viewport={"width": 1280, "height": 720}).new_page()
+        small.goto(f"{url}/layers")
+        small.wait_for_selector(f"{LAYERS_FIGURE} .main-svg", timeout=120_000)
+        wait_ready(small, timeout=120)
+        assert_no_exception(small)
+        report["data_frame_1280"] = small.evaluate(FILL)
+        small.screenshot(path=str(ARTIFACTS / "browser-layers-1280.png"))
     print("\nLAYERS BROWSER REPORT " + json.dumps(report))
     (ARTIFACTS / "layers-report.json").write_text(json.dumps(report, indent=1))
 
