@@ -18,6 +18,7 @@ from pathlib import Path
 import streamlit as st
 
 from playground.components.live_chart import live_chart
+from playground.components.transport import transport_row
 from playground.plots.images import bpd_spec, image_grid
 from playground.serving.runtime import session_id, training_slots
 from playground.state import ImageLiveState
@@ -100,25 +101,7 @@ class ImageLiveView:
 
     def transport(self) -> None:
         s = self.state
-        cols = st.columns([1, 1, 1, 1, 2])
-        cols[0].button(
-            "Play",
-            key="img-live-play",
-            icon=":material/play_arrow:",
-            on_click=self._on_play,
-            type="secondary" if s.playing else "primary",
-            width="stretch",
-        )
-        cols[1].button(
-            "Pause", key="img-live-pause", icon=":material/pause:", on_click=s.stop_training, width="stretch"
-        )
-        cols[2].button(
-            "Step", key="img-live-step", icon=":material/skip_next:", on_click=self._on_step, width="stretch"
-        )
-        cols[3].button(
-            "Reset", key="img-live-reset", icon=":material/restart_alt:", on_click=self._on_reset, width="stretch"
-        )
-        cols[4].markdown(":green[**training…**]" if s.playing else ":gray[paused]")
+        transport_row("img-live-", s.playing, self._on_play, s.stop_training, self._on_step, self._on_reset)
         if s.notice:
             st.info(s.notice)
 

@@ -17,6 +17,7 @@ import streamlit as st
 import torch
 
 from playground.components.live_chart import live_chart
+from playground.components.transport import transport_row
 from playground.plots import live as plots
 from playground.serving.runtime import current_device, session_id, training_slots
 from playground.settings import CHOICES, LIMITS, PRESETS, Settings
@@ -244,32 +245,7 @@ class LiveView:
     # -- transport and the live fragment ----------------------------------------------------------------------------
     def transport(self) -> None:
         state = self.state
-        buttons = st.columns([1, 1, 1, 1, 2])
-        primary = "secondary" if state.playing else "primary"
-        buttons[0].button(
-            "Play",
-            key=self.key("play"),
-            icon=":material/play_arrow:",
-            on_click=self.on_play,
-            type=primary,
-            width="stretch",
-        )
-        buttons[1].button(
-            "Pause", key=self.key("pause"), icon=":material/pause:", on_click=self.stop_training, width="stretch"
-        )
-        buttons[2].button(
-            "Step",
-            key=self.key("step"),
-            icon=":material/skip_next:",
-            on_click=self.on_step,
-            width="stretch",
-            help="Train one chunk, then pause",
-        )
-        buttons[3].button(
-            "Reset", key=self.key("reset"), icon=":material/restart_alt:", on_click=self.on_reset, width="stretch"
-        )
-        with buttons[4]:
-            st.markdown(":green[**training…**]" if state.playing else ":gray[paused]")
+        transport_row(self.prefix, state.playing, self.on_play, self.stop_training, self.on_step, self.on_reset)
         if state.notice:
             st.info(state.notice)
 

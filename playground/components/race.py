@@ -15,6 +15,7 @@ from dataclasses import replace
 import streamlit as st
 
 from playground.components.live_chart import live_chart
+from playground.components.transport import transport_row
 from playground.plots import race as plots
 from playground.serving.race import STEP_BUTTON_STEPS, RaceState
 from playground.serving.runtime import current_device, session_id, training_slots
@@ -171,31 +172,17 @@ class RaceView:
 
     def transport(self) -> None:
         state = self.state
-        buttons = st.columns([1, 1, 1, 1, 3])
-        buttons[0].button(
-            "Play",
-            key="race-play",
-            icon=":material/play_arrow:",
-            on_click=self.on_play,
-            type="secondary" if state.playing else "primary",
-            width="stretch",
+        transport_row(
+            "race-",
+            state.playing,
+            self.on_play,
+            state.stop_training,
+            self.on_step,
+            self.on_reset,
+            step_help=f"Every contestant trains exactly {STEP_BUTTON_STEPS} steps, then the race pauses",
+            running_label="racing…",
+            status_width=3,
         )
-        buttons[1].button(
-            "Pause", key="race-pause", icon=":material/pause:", on_click=state.stop_training, width="stretch"
-        )
-        buttons[2].button(
-            "Step",
-            key="race-step",
-            icon=":material/skip_next:",
-            on_click=self.on_step,
-            width="stretch",
-            help=f"Every contestant trains exactly {STEP_BUTTON_STEPS} steps, then the race pauses",
-        )
-        buttons[3].button(
-            "Reset", key="race-reset", icon=":material/restart_alt:", on_click=self.on_reset, width="stretch"
-        )
-        with buttons[4]:
-            st.markdown(":green[**racing…**]" if state.playing else ":gray[paused]")
         if state.notice:
             st.info(state.notice)
         for note in state.notes:

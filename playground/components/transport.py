@@ -1,0 +1,43 @@
+"""The Play / Pause / Step / Reset row every live page shares (Playground, Image flows' Train live, Race).
+
+Widget keys are ``<prefix>play``, ``<prefix>pause``, ``<prefix>step`` and ``<prefix>reset``: the Playground's
+(prefix ``""``) are the stable test hooks ``play``, ``pause``, ``step``, ``reset``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import streamlit as st
+
+__all__ = ["transport_row"]
+
+
+def transport_row(
+    prefix: str,
+    playing: bool,
+    on_play: Callable[[], None],
+    on_pause: Callable[[], None],
+    on_step: Callable[[], None],
+    on_reset: Callable[[], None],
+    step_help: str = "Train one chunk, then pause",
+    running_label: str = "training…",
+    status_width: float = 2,
+) -> None:
+    """Draw the four transport buttons and the playing/paused label, Play highlighted while paused."""
+    buttons = st.columns([1, 1, 1, 1, status_width])
+    buttons[0].button(
+        "Play",
+        key=f"{prefix}play",
+        icon=":material/play_arrow:",
+        on_click=on_play,
+        type="secondary" if playing else "primary",
+        width="stretch",
+    )
+    buttons[1].button("Pause", key=f"{prefix}pause", icon=":material/pause:", on_click=on_pause, width="stretch")
+    buttons[2].button(
+        "Step", key=f"{prefix}step", icon=":material/skip_next:", on_click=on_step, width="stretch", help=step_help
+    )
+    buttons[3].button("Reset", key=f"{prefix}reset", icon=":material/restart_alt:", on_click=on_reset, width="stretch")
+    with buttons[4]:
+        st.markdown(f":green[**{running_label}**]" if playing else ":gray[paused]")
