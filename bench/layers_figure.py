@@ -3,7 +3,9 @@
     python -m bench.layers_figure [--points 2000] [--layers 8] [--between 4] [--repeat 5]
 
 Prints the median of each step in milliseconds and the figure's size. The budget for `build_animation_figure` with
-2,000 points, 8 layers and 4 in-between frames is 0.5 s on one CPU thread. Not part of the test run's pass/fail.
+2,000 points, 8 layers and 4 in-between frames is 0.5 s on one CPU thread per direction. The page sends the two-way
+figure (both directions, switched in the browser; built once per model and settings, see the last line); what a
+switch costs in Chromium is measured by ``python -m bench.layers_browser``. Not part of the test run's pass/fail.
 """
 
 from __future__ import annotations
@@ -57,6 +59,20 @@ def main() -> None:
             f"build_animation_figure {ms['figure']:.0f} ms (budget 500) · to_json {ms['json']:.0f} ms · "
             f"{size / 1e6:.2f} MB"
         )
+
+    t_two, size = [], 0
+    for _ in range(args.repeat):
+        t0 = time.perf_counter()
+        both = build_animation_figure(
+            animation_frames(flow, data, "forward", args.between),
+            other=animation_frames(flow, z, "inverse", args.between),
+        )
+        t_two.append(time.perf_counter() - t0)
+        size = len(both.to_json())
+    print(
+        f"two-way  frames + figure, both directions ({len(both.frames)} frames): "
+        f"{1000 * statistics.median(t_two):.0f} ms · {size / 1e6:.2f} MB"
+    )
 
     worst = 0.0
     for point in data[:200]:
