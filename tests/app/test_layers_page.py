@@ -195,3 +195,21 @@ def test_page_shows_a_spline_flow():
     assert r"g(x_B \mid x_A)" in at.latex[1].value
     direct = spline.log_prob([[at.session_state["layers-x"], at.session_state["layers-y"]]])[0]
     assert abs(_nats({m.label: m.value for m in at.metric}["log p(x), sum of the parts"]) - direct) < 1e-5
+
+
+def test_a_link_picks_the_shipped_flow_and_talk_mode_enlarges_the_type():
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.query_params["flow"] = "8gaussians"
+    at.session_state["talk"] = True  # the app sets it from ?talk=1
+    at.run()
+    _check_page(at)
+    assert at.selectbox(key="layers-pretrained").value == "8gaussians"
+    assert "**8gaussians**" in at.info[0].value
+    for key in ("layers-animation", "layers-pick", "layers-holes-map"):
+        layout = json.loads(_charts(at)[key].proto.spec)["layout"]
+        assert layout["xaxis"]["tickfont"]["size"] == 20 and layout["title"]["font"]["size"] == 24, key
+    plain = AppTest.from_file(PAGE, default_timeout=60)
+    plain.query_params["flow"] = "no-such-flow"  # ignored: the first shipped flow
+    plain.run()
+    assert plain.selectbox(key="layers-pretrained").value == "moons"
+    assert json.loads(_charts(plain)["layers-pick"].proto.spec)["layout"]["xaxis"]["tickfont"]["size"] == 16
