@@ -73,6 +73,7 @@ class WsSession:
         self.step_log: list[tuple[float, int]] = []  # (monotonic time, step shown), one entry per step metric
         self.disconnected_at: float | None = None  # when the server went away mid-run
         self.played_at: float | None = None
+        self.first_run_s: float | None = None
         self.until: float | None = None  # set while running: end the run at this monotonic time instead
         self.page_hash = ""
         self.buttons: dict[str, str] = {}
@@ -153,8 +154,12 @@ class WsSession:
     async def _session(self, ws, seconds: float, start_at: float) -> None:
         import asyncio
 
+        started = time.monotonic()
         await self._send(ws)
         await self._until_finished(ws, 120)
+        self.first_run_s = time.monotonic() - started  # the server's part of a first page: the script's first run
+        if seconds <= 0 and start_at <= 0:
+            return  # a page load only
         await asyncio.sleep(max(0.0, start_at - time.monotonic()))
         await self._send(ws, widget_trigger=self.buttons.get("play"))
         self.played_at = time.monotonic()
@@ -533,6 +538,13 @@ def main() -> int:
             if not args.no_late_visitor:
                 time.sleep(max(0.0, start_at + args.late_after - time.monotonic()))
                 box["late"] = late_visit(browser, url)  # Playwright's sync API stays on this thread
+                # and a light client's first page load: the server's share of the late visitor's wait
+                late_cookies = cookies_for(1)
+                probe = threading.Thread(
+                    target=lambda: box.setdefault("probe", run_ws_room(url, 1, 0.0, late_cookies, -1.0)[0])
+                )
+                probe.start()
+                probe.join()
             thread.join()
             if killed is not None:
                 timer.join()
@@ -547,6 +559,7 @@ def main() -> int:
                     late_visitor_first_chart_s=late.get("s"), late_visitor_milestones_s=late.get("milestones")
                 )
                 report["late_visitor_replica"] = late.get("replica")
+                report["late_light_client_first_run_s"] = box["probe"].first_run_s
                 report["late_visitor_failed_requests"] = late.get("failed_requests")
             if deployment is not None:
                 report["split"] = dict(collections.Counter(c.replica for c in clients))
@@ -663,6 +676,10 @@ def print_report(report: dict, seconds: float) -> int:
     )
     if late is not None:
         print(f"late visitor first chart: {late:.1f} s {report.get('late_visitor_milestones_s') or ''}")
+        if report.get("late_light_client_first_run_s") is not None:
+            print(
+                f"a late light client's first script run (server only): {report['late_light_client_first_run_s']:.2f} s"
+            )
     print(f"server peak RSS: {report['server_peak_rss_mb']:.0f} MB (all replicas)")
     if "split" in report:
         print("sessions per replica:", report["split"])
