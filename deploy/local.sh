@@ -105,7 +105,7 @@ print(" ".join(str(s.getsockname()[1]) for s in socks))
     "$PYTHON" -m streamlit run app.py --server.address 127.0.0.1 --server.port "$port" --server.headless true \
       --browser.gatherUsageStats false >"$STATE/replica-$port.log" 2>&1 </dev/null &
     echo "replica $port $!" >>"$PIDS"
-    servers+="        server 127.0.0.1:$port max_fails=1 fail_timeout=10s;\\n"
+    servers+="        server 127.0.0.1:$port max_fails=3 fail_timeout=10s;\\n"
   done
   while read -r _ port pid; do
     wait_health "http://127.0.0.1:$port/_stcore/health" "$pid" ||
