@@ -9,7 +9,6 @@ own trained on request and kept in ``st.session_state["layers_model"]``.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -86,9 +85,12 @@ def request_retrain() -> None:
 def memo(name: str, key: Any, compute, store: dict | None = None):
     """Keep the last value of each named computation (per session, or in a shipped flow's shared store)."""
     store = st.session_state.setdefault(MEMO, {}) if store is None else store
-    if name not in store or store[name][0] != key:
-        store[name] = (key, compute())
-    return store[name][1]
+    entry = store.get(name)  # read once: another session may replace a shared entry at any moment
+    if entry is not None and entry[0] == key:
+        return entry[1]
+    value = compute()
+    store[name] = (key, value)
+    return value
 
 
 def styled(fig):
@@ -98,17 +100,20 @@ def styled(fig):
 def animation_figure(store: dict, model, key: tuple, data, n_between: int, follow: bool):
     """Both directions' animation in one figure (the browser switches between them), from the store's few most
     recent ones, else built now (counted in ``st.session_state[BUILDS]``)."""
-    figures = store.setdefault("animation-figures", OrderedDict())
-    if key in figures:
-        figures.move_to_end(key)
-        return figures[key]
+    figures = store.setdefault("animation-figures", {})
+    fig = figures.get(key)
+    if fig is not None:
+        return fig
     forward = layers.animation_frames(model, data, "forward", n_between)
     inverse = layers.animation_frames(model, layers.latent_samples(len(data), model.dim, seed=0), "inverse", n_between)
     fig = styled(plots.build_animation_figure(forward, follow=follow, other=inverse))
     st.session_state[BUILDS] = st.session_state.get(BUILDS, 0) + 1
     figures[key] = fig
-    while len(figures) > FIGURES_KEPT:
-        figures.popitem(last=False)
+    while len(figures) > FIGURES_KEPT:  # the oldest built go first (another session may be evicting too)
+        try:
+            figures.pop(next(iter(figures)), None)
+        except (RuntimeError, StopIteration):
+            break
     return fig
 
 
