@@ -10,6 +10,9 @@ Every quantity here is exact, read off the flow itself, so it can be checked aga
 - :func:`likelihood_breakdown` — ``log p(x) = log N(z; 0, I) + Σ_k log|det J_k| + log|det S|`` term by term, in
   the data's original units (``S`` is the trainer's standardisation).
 - :func:`round_trip_errors` — ``max |f⁻¹(f(x)) − x|`` for the whole flow and per layer.
+- :func:`pretrained_flows` and :func:`load_pretrained` — the small flows shipped in ``assets/flows2d/`` (trained by the
+  CLI, see ``assets/flows2d/make.py``), loaded as a :class:`~realnvp.training.Trainer` on the data their card names;
+  :func:`animation_bounds` — the window each animation frame shows (following the points, or fixed).
 - :func:`latent_diagnostics` and :func:`density_grid` — how Gaussian the data's latents are, the probability mass
   the model keeps inside a window, and "holes": where the model puts mass but the data has none.
 
