@@ -49,7 +49,9 @@ def test_conditional_coupling_inverse_and_logdet_match_autograd(make, shape, lab
     x_back, inv_log_det = layer.inverse(y, context)
     torch.testing.assert_close(x_back, x)
     assert float(log_det.detach()) == pytest.approx(logdet_autograd(lambda v: layer(v, context)[0], x[0]), abs=1e-8)
-    assert float(inv_log_det.detach()) == pytest.approx(logdet_autograd(lambda v: layer.inverse(v, context)[0], y[0]), abs=1e-8)
+    assert float(inv_log_det.detach()) == pytest.approx(
+        logdet_autograd(lambda v: layer.inverse(v, context)[0], y[0]), abs=1e-8
+    )
     # the label really conditions the layer: another class gives another map
     other = layer(x, one_hot([(label + 1) % 3], 3))[0]
     assert not torch.allclose(other, y)
