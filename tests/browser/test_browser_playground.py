@@ -188,6 +188,7 @@ def test_playground_play_pause_and_url(tmp_path):
         fresh.goto(shared)
         wait_ready(fresh)
         fresh.wait_for_selector(".st-key-pg-seed input", timeout=60_000)
+        fresh.wait_for_selector(".st-key-step-count [data-testid=stMetricValue]", timeout=60_000)
         assert fresh.locator(".st-key-pg-seed input").input_value() == "7"
         assert number_in(fresh, "step-count") == 0
         assert_no_exception(fresh)
