@@ -9,6 +9,7 @@ import streamlit as st
 
 st.set_page_config(page_title="RealNVP Playground", page_icon=":material/cyclone:", layout="wide")
 
+from playground.components.talk import talk_mode  # noqa: E402
 from playground.serving.runtime import configure_process, device_picker, run_page_safely  # noqa: E402
 
 configure_process()
@@ -37,6 +38,7 @@ for key, title in (("playground", "Playground"), ("image-live", "Image flows"), 
 
 st.sidebar.markdown("### RealNVP Playground")
 device_picker()
+talk_mode()  # ?talk=1 on any page, or the sidebar toggle: the presenter view
 st.sidebar.page_link("pages/about.py", label="What is this?", icon=":material/help:")
 
 run_page_safely(page)

@@ -12,7 +12,7 @@ import streamlit as st
 from playground.components.keyboard import LEGEND, keyboard_shortcuts
 from playground.components.live_view import BIG_FONT_CSS, LiveView
 from playground.components.shell import ensure_app_shell
-from playground.components.talk import follow_panel, follower_view, talk_mode
+from playground.components.talk import follow_panel, follower_view
 from playground.scenes import TALK_SCRIPT, SceneCursor, load_script, script_to_json
 from playground.serving.runtime import current_device
 from playground.settings import from_query, to_query
@@ -25,7 +25,7 @@ if st.query_params.get("follow"):  # a follower: the speaker's charts, read-only
     follower_view(str(st.query_params["follow"]))
     st.stop()
 
-talk = talk_mode()
+talk = bool(st.session_state.get("talk"))  # set by app.py from ?talk=1 or the sidebar toggle
 st.html(BIG_FONT_CSS)
 
 if "playground" not in st.session_state:  # first visit: the URL may carry a whole configuration

@@ -127,3 +127,13 @@ def test_follow_link_survives_a_paused_speaker():
     time.sleep(0.05)
     speaker.run()  # any frame of the speaker's page (the paused page's heartbeat) republishes
     assert broadcast.published_at > published and not broadcast.ended
+
+
+def test_presenter_view_opens_on_any_page_from_the_url():
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["talk"] = "1"
+    at.run()
+    at.switch_page("pages/layers.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.session_state["talk"] is True and at.sidebar.toggle(key="talk").value is True
+    assert any("font-size: 19px" in h.proto.body for h in at.get("html"))  # the presenter view's type
