@@ -88,6 +88,31 @@ class TrainingTransport:
     def queue_position(self) -> int:
         return self.worker.queue_position if self.playing else 0
 
+    def start_worker(
+        self,
+        slots: TrainingSlots | None,
+        slot_id: str,
+        chunk_steps: int,
+        eval_every_s: float,
+        display_every_s: float,
+        pace_s: float = 0.0,
+    ) -> None:
+        """Train in a background thread sharing the server through ``slots`` (no-op while already playing); the
+        worker calls the subclass's ``_refresh_display_for(trainer)`` to prepare what the page draws."""
+        if self.playing:
+            return
+        self.worker = BackgroundTraining(
+            self.trainer,
+            slots=slots,
+            slot_id=slot_id,
+            chunk_steps=chunk_steps,
+            pace_s=pace_s,
+            lock=self.lock,
+            eval_every_s=eval_every_s,
+            display_every_s=display_every_s,
+            on_display=self._refresh_display_for,
+        ).start()
+
     def stop_training(self) -> None:
         if self.worker is not None:
             self.worker.stop()
@@ -124,20 +149,15 @@ class PlaygroundState(TrainingTransport):
 
     def start_training(self, slots: TrainingSlots | None, slot_id: str) -> None:
         """Train in a background thread (sharing the server through ``slots``) until :meth:`stop_training`."""
-        if self.playing:
-            return
         spf = self.settings.steps_per_frame
-        self.worker = BackgroundTraining(
-            self.trainer,
-            slots=slots,
-            slot_id=slot_id,
+        self.start_worker(
+            slots,
+            slot_id,
             chunk_steps=spf if spf > 0 else 5,
-            pace_s=SLOW_MOTION_PERIOD if spf > 0 else 0.0,
-            lock=self.lock,
             eval_every_s=HELDOUT_SECONDS,
             display_every_s=DISPLAY_SECONDS,
-            on_display=self._refresh_display_for,
-        ).start()
+            pace_s=SLOW_MOTION_PERIOD if spf > 0 else 0.0,
+        )
 
     def reset(self, reason: str | None = None) -> None:
         """Build a fresh trainer from the settings (new data, new model, empty history)."""
@@ -252,18 +272,7 @@ class ImageLiveState(TrainingTransport):
 
     def start_training(self, slots: TrainingSlots | None, slot_id: str) -> None:
         """Train in the background, sharing the server's training slots with the Playground's sessions."""
-        if self.playing:
-            return
-        self.worker = BackgroundTraining(
-            self.trainer,
-            slots=slots,
-            slot_id=slot_id,
-            chunk_steps=IMAGE_CHUNK_STEPS,
-            lock=self.lock,
-            eval_every_s=IMAGE_EVAL_SECONDS,
-            display_every_s=IMAGE_DISPLAY_SECONDS,
-            on_display=self._refresh_display_for,
-        ).start()
+        self.start_worker(slots, slot_id, IMAGE_CHUNK_STEPS, IMAGE_EVAL_SECONDS, IMAGE_DISPLAY_SECONDS)
 
     def advance(self) -> int:
         """The Step button: a few steps, then a validation pass."""

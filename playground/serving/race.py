@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from playground.serving.background import BackgroundTraining
 from playground.serving.scheduler import TrainingSlots
 from playground.state import TrainingTransport
 from playground.views.race import ContestantResult, RaceConfig
@@ -232,18 +231,8 @@ class RaceState(TrainingTransport):
 
     def start_training(self, slots: TrainingSlots | None, slot_id: str) -> None:
         """Race in a background thread (one training slot of the server) until :meth:`stop_training`."""
-        if self.playing:
-            return
-        self.worker = BackgroundTraining(
-            self.trainer,
-            slots=slots,
-            slot_id=slot_id,
-            chunk_steps=1,  # one round per chunk: the lock is free between rounds
-            lock=self.lock,
-            eval_every_s=EVAL_SECONDS,
-            display_every_s=DISPLAY_SECONDS,
-            on_display=self._refresh_display_for,
-        ).start()
+        # one round per chunk: the lock is free between rounds
+        self.start_worker(slots, slot_id, chunk_steps=1, eval_every_s=EVAL_SECONDS, display_every_s=DISPLAY_SECONDS)
 
     def advance(self, steps: int = STEP_BUTTON_STEPS) -> None:
         """The Step button: every contestant trains exactly ``steps`` steps, then all are evaluated."""
