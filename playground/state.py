@@ -13,6 +13,7 @@ import numpy as np
 
 from playground.serving.background import BackgroundTraining, HandoverLock
 from playground.serving.scheduler import TrainingSlots
+from playground.serving.workers import TrainingPool
 from playground.settings import Settings
 from realnvp.image.data import load_image_data
 from realnvp.image.training import ImageTrainer, downsample
@@ -96,6 +97,7 @@ class TrainingTransport:
         eval_every_s: float,
         display_every_s: float,
         pace_s: float = 0.0,
+        pool: TrainingPool | None = None,
     ) -> None:
         """Train in a background thread sharing the server through ``slots`` (no-op while already playing); the
         worker calls the subclass's ``_refresh_display_for(trainer)`` to prepare what the page draws."""
@@ -111,6 +113,7 @@ class TrainingTransport:
             eval_every_s=eval_every_s,
             display_every_s=display_every_s,
             on_display=self._refresh_display_for,
+            pool=pool,
         ).start()
 
     def stop_training(self) -> None:
@@ -147,12 +150,14 @@ class PlaygroundState(TrainingTransport):
 
     # -- transport ----------------------------------------------------------------------------------------------------
 
-    def start_training(self, slots: TrainingSlots | None, slot_id: str) -> None:
-        """Train in a background thread (sharing the server through ``slots``) until :meth:`stop_training`."""
+    def start_training(self, slots: TrainingSlots | None, slot_id: str, pool: TrainingPool | None = None) -> None:
+        """Train in a background thread (sharing the server through ``slots``; in ``pool``'s worker processes if
+        given) until :meth:`stop_training`."""
         spf = self.settings.steps_per_frame
         self.start_worker(
             slots,
             slot_id,
+            pool=pool,
             chunk_steps=spf if spf > 0 else 5,
             eval_every_s=HELDOUT_SECONDS,
             display_every_s=DISPLAY_SECONDS,

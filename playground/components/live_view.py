@@ -19,7 +19,7 @@ import torch
 from playground.components.live_chart import live_chart
 from playground.components.transport import transport_row
 from playground.plots import live as plots
-from playground.serving.runtime import current_device, session_id, training_slots
+from playground.serving.runtime import current_device, session_id, training_pool, training_slots
 from playground.settings import CHOICES, LIMITS, PRESETS, Settings
 from playground.state import (
     DISPLAY_POINTS,
@@ -135,7 +135,7 @@ class LiveView:
     def on_play(self, keep_notice: bool = False) -> None:
         if not keep_notice:
             self.state.notice = None  # a notice about the last reset or change no longer applies once training
-        self.state.start_training(training_slots(), self.slot_id)
+        self.state.start_training(training_slots(), self.slot_id, pool=training_pool())
 
     def on_play_pause(self) -> None:
         if self.state.playing:

@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 
 from playground.serving.scheduler import TrainingSlots
+from playground.serving.workers import TrainingPool
 from realnvp.training import Trainer
 
 __all__ = ["BackgroundTraining", "HandoverLock"]
@@ -102,6 +103,8 @@ class BackgroundTraining:
         pace_s: float = 0.0,
         on_display: Callable[[Trainer], None] | None = None,
         display_every_s: float = 0.15,
+        pool: TrainingPool | None = None,
+        pool_budget_s: float = 0.06,
     ):
         self.trainer = trainer
         self.slots = slots
@@ -115,6 +118,9 @@ class BackgroundTraining:
         # (a density grid, samples), so its own thread never waits for a chunk or competes for the GIL
         self.on_display = on_display
         self.display_every_s = float(display_every_s)
+        # with a pool, chunks train in a worker process for about pool_budget_s each (whole chunks of chunk_steps)
+        self.pool = pool
+        self.pool_budget_s = float(pool_budget_s)
         self.queue_position = 0  # 0: training (or stopped); n > 0: waiting, n - 1 sessions ahead
         self.error: BaseException | None = None
         self._stop = threading.Event()
@@ -158,12 +164,21 @@ class BackgroundTraining:
                         self._stop.wait(0.2)
                         continue
                 chunk_started = time.monotonic()
+                remote = self.pool is not None and self.pool.accepts(self.trainer)
+                if remote:
+                    # trained in a worker process; the page may read the trainer meanwhile
+                    evaluate = chunk_started - last_eval >= self.eval_every_s
+                    budget = self.pool_budget_s if self.pace_s == 0 else 0.0  # slow motion: one chunk at a time
+                    self.pool.train(self.trainer, self.chunk_steps, budget, evaluate=evaluate, lock=self.lock)
+                    if evaluate:
+                        last_eval = chunk_started
                 with self.lock:
-                    self.trainer.step(self.chunk_steps)
+                    if not remote:
+                        self.trainer.step(self.chunk_steps)
+                        if time.monotonic() - last_eval >= self.eval_every_s:
+                            self.trainer.evaluate()
+                            last_eval = time.monotonic()
                     now = time.monotonic()
-                    if now - last_eval >= self.eval_every_s:
-                        self.trainer.evaluate()
-                        last_eval = now
                     if self.on_display is not None and now - last_display >= self.display_every_s:
                         self.on_display(self.trainer)
                         last_display = now

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import gc
 import os
+import sys
 import uuid
 
 import streamlit as st
@@ -11,6 +13,7 @@ import torch
 
 from playground.components.shell import remember_server
 from playground.serving.scheduler import TrainingSlots
+from playground.serving.workers import TrainingPool
 
 __all__ = [
     "configure_process",
@@ -18,6 +21,7 @@ __all__ = [
     "device_picker",
     "current_device",
     "training_slots",
+    "training_pool",
     "session_id",
     "run_page_safely",
     "restart_notice",
@@ -31,6 +35,15 @@ SERVER_COOKIE = "realnvp_server"
 RESTART_NOTICE = "This server restarted, so your previous run is gone: press ▶ Play to start again."
 
 
+def switch_interval_s() -> float:
+    """How long a thread may hold the GIL while others wait (env REALNVP_SWITCH_INTERVAL_MS; Python's default 5 ms)."""
+    raw = os.environ.get("REALNVP_SWITCH_INTERVAL_MS", "")
+    try:
+        return max(0.05, min(float(raw), 50.0)) / 1000 if raw else sys.getswitchinterval()
+    except ValueError:
+        return sys.getswitchinterval()
+
+
 @st.cache_resource(show_spinner=False)
 def configure_process() -> bool:
     """Once per server process: one torch thread per training session, and freeze the heavy imports for the GC.
@@ -40,11 +53,13 @@ def configure_process() -> bool:
     """
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     torch.set_num_threads(1)
+    sys.setswitchinterval(switch_interval_s())
     import playground.plots.live  # noqa: F401  (import the heavy modules before freezing)
     import realnvp.training  # noqa: F401
 
     gc.collect()
     gc.freeze()
+    training_pool()  # start the training workers (if any) now, so they are ready by the first Play
     return True
 
 
@@ -85,11 +100,35 @@ def device_picker() -> str:
 def training_slots() -> TrainingSlots:
     """The server-wide cap on sessions training at once (env REALNVP_TRAINING_SLOTS).
 
-    Default: one core fewer than the machine has (at least 1, at most 8) — the last core serves pages, so a
-    room of visitors never starves a newcomer's first page load.
+    Default: with training worker processes (:func:`training_pool`), one per process; without, one core fewer
+    than the machine has (at least 1, at most 8) — the last core serves pages, so a room of visitors never starves
+    a newcomer's first page load.
     """
-    capacity = int(os.environ.get("REALNVP_TRAINING_SLOTS", "0") or 0) or max(1, min((os.cpu_count() or 1) - 1, 8))
+    processes = max(0, min(_int_env("REALNVP_TRAINING_PROCESSES", 0), 16))
+    capacity = _int_env("REALNVP_TRAINING_SLOTS", 0) or processes or max(1, min((os.cpu_count() or 1) - 1, 8))
     return TrainingSlots(capacity=capacity, quantum=5.0, lease=3.0)
+
+
+@st.cache_resource(show_spinner=False)
+def training_pool() -> TrainingPool | None:
+    """The server's training worker processes (env REALNVP_TRAINING_PROCESSES; 0 or unset: train in threads).
+
+    Workers run at a lower CPU priority (env REALNVP_WORKER_NICE, default 10) than the server, so serving pages
+    comes first. Sessions train in place until the workers have started.
+    """
+    processes = _int_env("REALNVP_TRAINING_PROCESSES", 0)
+    if processes <= 0:
+        return None
+    pool = TrainingPool(processes=min(processes, 16), nice=_int_env("REALNVP_WORKER_NICE", 10))
+    atexit.register(pool.close)
+    return pool
+
+
+def _int_env(name: str, default: int) -> int:
+    try:
+        return int(os.environ.get(name, "") or default)
+    except ValueError:
+        return default
 
 
 def session_id() -> str:

@@ -126,6 +126,18 @@ class Trainer:
         self.name = name
         self.seed = int(seed)
         self.entropy = entropy
+        # what builds a twin of this trainer in another process (see blueprint / export_state)
+        self._blueprint = {
+            "train": train,
+            "heldout": heldout,
+            "flow": flow,
+            "optim": self.optim,
+            "seed": self.seed,
+            "entropy": entropy,
+            "name": name,
+            "standardizer": standardizer,
+            "dequantize": dequantize,
+        }
         self.device = torch.device(device)
         # ``standardizer``: a pre-fitted map (e.g. a full whitening, Standardizer.whitening) instead of fitting one.
         self.standardizer = standardizer if standardizer is not None else datasets.Standardizer.fit(train)
@@ -314,6 +326,67 @@ class Trainer:
         if n_steps > 0:
             self.last_step_time = (time.perf_counter() - t0) / max(int(n_steps), 1)
         return kept
+
+    # -- moving a run between processes -------------------------------------------------------------------------
+    def blueprint(self) -> dict[str, Any]:
+        """The arguments that build a twin of this trainer (same data, standardisation, architecture and seed);
+        plain data, picklable. ``Trainer(**blueprint)`` then :meth:`import_state` continues this run there."""
+        return dict(self._blueprint)
+
+    def export_state(self) -> dict[str, Any]:
+        """Everything :meth:`step` reads or changes, except the history: weights, buffers, optimiser state, the
+        optimiser settings, the shuffling generator and position, the step count and the guard's snapshot.
+
+        A twin built from :meth:`blueprint` that imports this state and steps gives exactly the weights and losses
+        this trainer would have. The tensors are this trainer's own (not copies): pickle them or import them at
+        once. The history is not included: :meth:`step` only appends to it (or truncates it on a rewind).
+
+        >>> a = Trainer.for_dataset("moons", n_points=500, heldout_points=100, flow=FlowConfig(n_layers=2))
+        >>> b = Trainer(**a.blueprint())
+        >>> _ = a.step(7); b.import_state(a.export_state())
+        >>> _ = a.step(5); _ = b.step(5)
+        >>> torch.equal(a.flat.param, b.flat.param), b.step_count
+        (True, 12)
+        """
+        if isinstance(self.optimizer, FlatAdam):
+            optimizer: Any = dict(self.optimizer.state_tensors())
+        else:
+            optimizer = self.optimizer.state_dict()
+        return {
+            "param": self.flat.param.detach(),
+            "buffers": dict(self.model.named_buffers()),
+            "optimizer": optimizer,
+            "optim": self.optim,
+            "generator": self.generator.get_state(),
+            "order": self._order,
+            "cursor": self._cursor,
+            "step_count": self.step_count,
+            "last_step_time": self.last_step_time,
+            "snapshot": self._snapshot,
+        }
+
+    @torch.no_grad()
+    def import_state(self, state: dict[str, Any]) -> None:
+        """Continue from ``state`` (from :meth:`export_state` of this trainer or of a twin); history untouched."""
+        self.flat.param.copy_(state["param"])
+        for name, buf in self.model.named_buffers():
+            buf.copy_(state["buffers"][name])
+        self.optim = state["optim"]
+        if isinstance(self.optimizer, FlatAdam):
+            for k, v in self.optimizer.state_tensors().items():
+                v.copy_(state["optimizer"][k])
+        else:
+            self.optimizer.load_state_dict(state["optimizer"])
+        self._apply_lr()
+        self.generator.set_state(state["generator"])
+        order = state["order"].to(self.device)
+        if order is not self._order:
+            self._order = order
+            self._shuffled = self.x_train[order] if order.numel() else self.x_train[:0]
+        self._cursor = int(state["cursor"])
+        self.step_count = int(state["step_count"])
+        self.last_step_time = float(state["last_step_time"])
+        self._snapshot = state["snapshot"]
 
     # -- the NaN/Inf guard ---------------------------------------------------------------------------------------
     def _take_snapshot(self) -> dict[str, Any]:

@@ -9,6 +9,7 @@ MODULES = [
     "playground.settings",
     "playground.serving.scheduler",
     "playground.serving.background",
+    "playground.serving.workers",
     "playground.plots.live",
     "playground.plots.images",
     "playground.plots.layers",
