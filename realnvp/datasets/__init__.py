@@ -6,7 +6,6 @@
 ((4, 2), 1.01)
 """
 
-from realnvp.datasets.points import LoadReport, PointsError, load_points
 from realnvp.datasets.toy import (
     DATASETS,
     DEFAULT_NOISE,
@@ -31,3 +30,12 @@ __all__ = [
     "LoadReport",
     "PointsError",
 ]
+
+
+def __getattr__(name: str):
+    # the point-file reader (pandas, charset-normalizer) is imported on first use: a training process never needs it
+    if name in ("load_points", "LoadReport", "PointsError"):
+        from realnvp.datasets import points
+
+        return getattr(points, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
