@@ -454,6 +454,9 @@ def main() -> int:
     parser.add_argument("--min-steps", type=float, default=20.0, help="quality: steps/s each session averages")
     parser.add_argument("--min-refreshes", type=float, default=2.0, help="quality: chart refreshes/s each")
     parser.add_argument("--slots", type=int, default=None, help="REALNVP_TRAINING_SLOTS for the server(s)")
+    parser.add_argument(
+        "--processes", type=int, default=None, help="REALNVP_TRAINING_PROCESSES for the server(s) (0: threads)"
+    )
     parser.add_argument("--no-late-visitor", action="store_true")
     parser.add_argument(
         "--balanced", action="store_true", help="behind the proxy: sessions split evenly (not by the cookie's luck)"
@@ -464,6 +467,8 @@ def main() -> int:
     replicas = max(0, min(args.replicas, 8))
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     env = {"REALNVP_TRAINING_SLOTS": str(args.slots)} if args.slots else {}
+    if args.processes is not None:
+        env["REALNVP_TRAINING_PROCESSES"] = str(args.processes)
     cores = os.cpu_count() or 1
 
     peak_rss = [0]
@@ -475,6 +480,7 @@ def main() -> int:
         "cores": cores,
         "load_average_at_start": os.getloadavg(),
         "quality": {"min_steps_per_s": args.min_steps, "min_refreshes_per_s": args.min_refreshes},
+        "training_processes": env.get("REALNVP_TRAINING_PROCESSES", os.environ.get("REALNVP_TRAINING_PROCESSES")),
     }
     with serving(replicas, env) as (url, deployment, pids), chromium() as browser:
 
@@ -656,8 +662,8 @@ def print_report(report: dict, seconds: float) -> int:
     )
     late = report.get("late_visitor_first_chart_s")
     print(
-        f"sessions: {len(rows)} on {report['replicas'] or 1} server(s), {report['cores']} cores "
-        f"(load average at start {report['load_average_at_start'][0]:.1f}); errors: {len(report['errors'])}"
+        f"sessions: {len(rows)} on {report['replicas'] or 1} server(s), {report['cores']} cores, training "
+        f"{'in ' + str(report['training_processes']) + ' worker process(es) each' if report.get('training_processes') not in (None, '', '0') else 'in threads'} (load average at start {report['load_average_at_start'][0]:.1f}); errors: {len(report['errors'])}"
     )
     print(
         f"total {total:.0f} steps/s"
