@@ -13,7 +13,7 @@ import numpy as np
 
 from playground.serving.background import BackgroundTraining, HandoverLock
 from playground.serving.scheduler import TrainingSlots
-from playground.serving.workers import TrainingPool
+from playground.serving.workers import TrainingPool, view_of
 from playground.settings import Settings
 from realnvp.image.data import load_image_data
 from realnvp.image.training import ImageTrainer, downsample
@@ -114,7 +114,16 @@ class TrainingTransport:
             display_every_s=display_every_s,
             on_display=self._refresh_display_for,
             pool=pool,
+            view_request=self._view_request(),
+            on_view=self._adopt_view,
         ).start()
+
+    def _view_request(self) -> tuple[int, int, int] | None:
+        """``(resolution, samples, seed)`` of what a worker process may compute for the page; None: drawn here."""
+        return None
+
+    def _adopt_view(self, view: tuple) -> None:
+        """Take what a worker computed for :meth:`_view_request` (lock held)."""
 
     def stop_training(self) -> None:
         if self.worker is not None:
@@ -228,10 +237,13 @@ class PlaygroundState(TrainingTransport):
         return self.display
 
     def _refresh_display_for(self, trainer: Trainer) -> None:
-        bounds = trainer.view_bounds()
-        xs, ys, log_p = trainer.log_prob_grid(bounds, resolution=GRID_RESOLUTION)
-        samples = trainer.sample(DISPLAY_POINTS, seed=SAMPLES_SEED)
-        self.display = DisplaySnapshot(trainer.step_count, bounds, xs, ys, log_p, samples)
+        self._adopt_view(view_of(trainer, *self._view_request()))
+
+    def _view_request(self) -> tuple[int, int, int]:
+        return GRID_RESOLUTION, DISPLAY_POINTS, SAMPLES_SEED
+
+    def _adopt_view(self, view: tuple) -> None:
+        self.display = DisplaySnapshot(*view)
 
 
 @dataclass(frozen=True)

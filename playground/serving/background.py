@@ -105,6 +105,8 @@ class BackgroundTraining:
         display_every_s: float = 0.15,
         pool: TrainingPool | None = None,
         pool_budget_s: float = 0.06,
+        view_request: tuple[int, int, int] | None = None,
+        on_view: Callable[[tuple], None] | None = None,
     ):
         self.trainer = trainer
         self.slots = slots
@@ -121,6 +123,10 @@ class BackgroundTraining:
         # with a pool, chunks train in a worker process for about pool_budget_s each (whole chunks of chunk_steps)
         self.pool = pool
         self.pool_budget_s = float(pool_budget_s)
+        # with a pool and view_request=(resolution, samples, seed), the worker process computes what the page draws
+        # and on_view((step, bounds, xs, ys, log_p, samples)) adopts it (lock held) instead of on_display(trainer)
+        self.view_request = view_request
+        self.on_view = on_view
         self.queue_position = 0  # 0: training (or stopped); n > 0: waiting, n - 1 sessions ahead
         self.error: BaseException | None = None
         self._stop = threading.Event()
@@ -165,11 +171,21 @@ class BackgroundTraining:
                         continue
                 chunk_started = time.monotonic()
                 remote = self.pool is not None and self.pool.accepts(self.trainer)
+                remote_view = remote and self.on_view is not None and self.view_request is not None
+                shown = None
                 if remote:
                     # trained in a worker process; the page may read the trainer meanwhile
                     evaluate = chunk_started - last_eval >= self.eval_every_s
+                    due = remote_view and chunk_started - last_display >= self.display_every_s
                     budget = self.pool_budget_s if self.pace_s == 0 else 0.0  # slow motion: one chunk at a time
-                    self.pool.train(self.trainer, self.chunk_steps, budget, evaluate=evaluate, lock=self.lock)
+                    _, shown = self.pool.train_and_view(
+                        self.trainer,
+                        self.chunk_steps,
+                        budget,
+                        evaluate=evaluate,
+                        lock=self.lock,
+                        view=self.view_request if due else None,
+                    )
                     if evaluate:
                         last_eval = chunk_started
                 with self.lock:
@@ -179,7 +195,10 @@ class BackgroundTraining:
                             self.trainer.evaluate()
                             last_eval = time.monotonic()
                     now = time.monotonic()
-                    if self.on_display is not None and now - last_display >= self.display_every_s:
+                    if shown is not None:
+                        self.on_view(shown)
+                        last_display = now
+                    elif not remote_view and self.on_display is not None and now - last_display >= self.display_every_s:
                         self.on_display(self.trainer)
                         last_display = now
                 self.lock.yield_to_waiters()  # let a waiting reader in; no sleep when nobody waits

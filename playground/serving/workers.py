@@ -43,7 +43,7 @@ import torch
 
 from realnvp.training import History, Trainer
 
-__all__ = ["TrainingPool"]
+__all__ = ["TrainingPool", "view_of"]
 
 TWINS_PER_WORKER = 32  # trainers a worker keeps built (least recently used dropped first)
 
@@ -142,6 +142,19 @@ class TrainingPool:
         With ``lock`` (the lock the page reads the trainer under), the state is taken and applied under it, and the
         page may read the trainer, or change its optimiser settings, while the worker trains.
         """
+        return self.train_and_view(trainer, steps, budget_s, evaluate, lock)[0]
+
+    def train_and_view(
+        self,
+        trainer: Trainer,
+        steps: int,
+        budget_s: float = 0.05,
+        evaluate: bool = False,
+        lock=None,
+        view: tuple[int, int, int] | None = None,
+    ) -> tuple[int, tuple | None]:
+        """:meth:`train`, and with ``view=(resolution, n_samples, seed)`` also what a live chart draws after the
+        chunk, computed by the worker: ``(step, bounds, xs, ys, log_p, samples)`` (see :func:`view_of`), or None."""
         key = self._key(trainer)
         guard = lock if lock is not None else contextlib.nullcontext()
         with guard:
@@ -151,14 +164,15 @@ class TrainingPool:
         if not self._workers[index].ready:  # still starting (importing torch): train here meanwhile
             self._idle.put(index)
             with guard:
-                return _train_here(trainer, steps, evaluate)
+                return _train_here(trainer, steps, evaluate), _view_here(trainer, view)
         try:
             worker = self._workers[index]
             try:
                 blueprint = None if key in worker.known else trainer.blueprint()
-                reply = worker.ask((key, blueprint, state, int(steps), float(budget_s), bool(evaluate)))
+                job = (int(steps), float(budget_s), bool(evaluate), view)
+                reply = worker.ask((key, blueprint, state, *job))
                 if reply[0] == "need-blueprint":
-                    reply = worker.ask((key, trainer.blueprint(), state, int(steps), float(budget_s), bool(evaluate)))
+                    reply = worker.ask((key, trainer.blueprint(), state, *job))
                 worker.known.add(key)
             except (OSError, EOFError, pickle.UnpicklingError):
                 self._restart(index)
@@ -168,11 +182,11 @@ class TrainingPool:
         with guard:
             if reply is None:  # the worker died: train this chunk here
                 self.fallbacks += 1
-                return _train_here(trainer, steps, evaluate)
+                return _train_here(trainer, steps, evaluate), _view_here(trainer, view)
             if reply[0] == "error":
                 raise RuntimeError(f"training failed in a worker process: {reply[1]}")
-            _, new_state, tail, floor = reply
-            return _apply(trainer, sent, new_state, tail, floor)
+            _, new_state, tail, floor, shown = reply
+            return _apply(trainer, sent, new_state, tail, floor), shown
 
     def _restart(self, index: int) -> None:
         self._workers[index].close()
@@ -188,6 +202,18 @@ class TrainingPool:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def view_of(trainer: Trainer, resolution: int, n_samples: int, seed: int) -> tuple:
+    """What a live 2-D chart draws: ``(step, bounds, xs, ys, log_p, samples)`` (density grid in the data's window,
+    the model's samples with a fixed seed)."""
+    bounds = trainer.view_bounds()
+    xs, ys, log_p = trainer.log_prob_grid(bounds, resolution=resolution)
+    return trainer.step_count, bounds, xs, ys, log_p, trainer.sample(n_samples, seed=seed)
+
+
+def _view_here(trainer: Trainer, view: tuple[int, int, int] | None) -> tuple | None:
+    return None if view is None else view_of(trainer, *view)
 
 
 def _train_here(trainer: Trainer, steps: int, evaluate: bool) -> int:
@@ -264,7 +290,7 @@ def _serve(conn: Connection) -> None:
             message = _loads(conn.recv_bytes())
         except (EOFError, OSError):
             return  # the server went away
-        key, blueprint, state, steps, budget_s, evaluate = message
+        key, blueprint, state, steps, budget_s, evaluate, view = message
         try:
             twin = twins.get(key)
             if twin is None:
@@ -286,7 +312,8 @@ def _serve(conn: Connection) -> None:
                     break  # the budget is spent, or the guard rewound
             if evaluate:
                 twin.evaluate()
-            reply: tuple = ("ok", twin.export_state(), twin.history, min(start, twin.step_count))
+            shown = None if view is None else view_of(twin, *view)
+            reply: tuple = ("ok", twin.export_state(), twin.history, min(start, twin.step_count), shown)
         except Exception as err:  # reported to the server's thread, which surfaces it on the page
             reply = ("error", f"{type(err).__name__}: {err}")
         conn.send_bytes(_dumps(reply))

@@ -132,3 +132,31 @@ def test_background_training_uses_the_pool_and_only_for_2d_cpu_trainers(pool):
     assert getattr(trainer, "_pool_key", None), "the chunks did not go through the pool"
     image = ImageTrainer("digits", seed=0)
     assert TrainingPool.accepts(trainer) and not TrainingPool.accepts(image)
+
+
+def test_the_worker_computes_the_same_view_as_the_page_would(pool):
+    from playground.serving.workers import view_of
+
+    here, there = small(seed=6), small(seed=6)
+    kept, shown = pool.train_and_view(there, 9, 0.0, view=(12, 50, 7))
+    here.step(9)
+    step, bounds, xs, ys, log_p, samples = view_of(here, 12, 50, 7)
+    assert kept == 9 and shown[0] == step == 9 and shown[1] == bounds
+    for a, b in zip(shown[2:], (xs, ys, log_p, samples), strict=True):
+        assert a.shape == b.shape and (a == b).all()
+    assert pool.train_and_view(there, 3, 0.0)[1] is None, "no view asked, none computed"
+
+
+def test_the_playground_state_adopts_views_from_the_workers(pool):
+    from playground.settings import Settings
+    from playground.state import PlaygroundState
+
+    state = PlaygroundState(Settings(n_layers=2, width=16, n_points=600))
+    state.reset()
+    state.start_training(None, "pool-test", pool=pool)
+    deadline = time.monotonic() + 30
+    while (state.display is None or state.display.step < 20) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    state.stop_training()
+    assert state.display is not None and state.display.step >= 20
+    assert getattr(state.trainer, "_pool_key", None), "the chunks did not go through the pool"
