@@ -79,6 +79,11 @@ def _bin_numbers(k: int, device: torch.device) -> Tensor:
     return torch.arange(k, device=device)
 
 
+def _size_scale(tail_bound: float, min_bin_size: float, bins: int) -> float:
+    """``c1`` of the bin sizes ``c0 + c1 softmax(raw)``: the part of ``[-B, B]`` not taken by the minimum sizes."""
+    return 2 * float(tail_bound) * (1 - min_bin_size * bins)
+
+
 def _spline(
     x: Tensor,
     raw: Tensor,
@@ -123,13 +128,13 @@ def _spline_parts(
     # bin sizes (a softmax with a floor) as fractions of [-B, B]: sizes = c0 + q, q = c1 softmax; the knots: the
     # first is -B exactly, the last B up to rounding
     e = (raw_sizes - raw_sizes.amax(dim=-1, keepdim=True)).exp()
-    q = e * torch.div(const(2 * bound * (1 - min_bin_size * k)), e.sum(dim=-1, keepdim=True))
+    q = e * torch.div(const(_size_scale(bound, min_bin_size, k)), e.sum(dim=-1, keepdim=True))
     sizes = q + const(2 * bound * min_bin_size)
     knots = F.pad(sizes.cumsum(dim=-1), (1, 0)) - const(bound)  # (..., 2, K + 1): x-knots, y-knots
     shifted = raw_derivatives + const(_softplus_offset(min_derivative))
     derivatives = F.pad(F.softplus(shifted) + const(min_derivative), (1, 1), value=1.0)  # boundary derivatives 1
     # the bin each input falls in: the number of interior knots at or below it (x-knots forward, y-knots inverse)
-    idx = torch.searchsorted(knots[..., 1 if inverse else 0, 1:-1].contiguous(), xc[..., None], right=True)
+    idx = torch.searchsorted(knots[..., 1 if inverse else 0, 1:-1].contiguous(), xc[..., None].contiguous(), right=True)
     # one gather for every per-bin quantity: knot positions, sizes, left and right derivatives
     table = torch.cat([knots[..., :-1], sizes, derivatives[..., None, :-1], derivatives[..., None, 1:]], dim=-2)
     x_k, y_k, w_k, h_k, d_k, d_k1 = table.gather(-1, idx[..., None, :].expand(*idx.shape[:-1], 6, 1))[..., 0].unbind(-1)
@@ -182,7 +187,7 @@ class _SplineForward(torch.autograd.Function):
     def forward(ctx, x, raw, bins, tail_bound, min_bin_size, min_derivative):
         y, log_abs, saved = _spline_parts(x, raw, bins, tail_bound, False, min_bin_size, min_derivative, keep=True)
         ctx.saved = saved  # intermediates, not inputs or outputs: plain attributes
-        ctx.inv_c1 = 1.0 / (2 * float(tail_bound) * (1 - min_bin_size * bins))
+        ctx.inv_c1 = 1.0 / _size_scale(tail_bound, min_bin_size, bins)
         return y, log_abs
 
     @staticmethod

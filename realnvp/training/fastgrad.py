@@ -7,7 +7,9 @@ needs (parameter views, their transposes, every activation and gradient buffer) 
 a step is a fixed list of ``addmm``/``mm``/elementwise calls into preallocated tensors (about 210 for the
 benchmark's 8 couplings, none allocating). Activations are kept feature-major (``features × batch``), which suits
 the narrow matrix products of 2-D data better than ``batch × features``. ``x`` must have the model's dtype and
-device.
+device. Spline couplings (:mod:`realnvp.spline`) join the plan as two calls each: the spline's own forward (the
+maths every other path uses) and its hand-written backward, on batch-major views of the plan's buffers; their
+conditioners are differentiated here like the others'.
 
 It covers exactly the configurations in :data:`CHECKED` (coupling, scale, mask, norm), built as
 :class:`~realnvp.flow.RealNVP` builds them (ReLU MLP conditioners); :func:`supports` says yes to those and no to
@@ -31,12 +33,14 @@ from torch import Tensor, nn
 
 from realnvp.coupling import MLP, AdditiveCoupling, AffineCoupling
 from realnvp.flow import LOG_2PI, RealNVP
+from realnvp.spline import SplineCoupling, _size_scale, _spline_backward, _spline_parts
 
 __all__ = ["CHECKED", "supports", "FastGrad", "nll_and_grad", "FlatParameters", "flatten_parameters", "FlatAdam"]
 
 # Every (coupling, scale, mask, norm) the hand-written gradient implements and is tested for. A new scale, mask or
 # layer type is not here until its gradient is written and checked, so such a flow trains with autograd.
-# (An additive coupling has no scale; the config's scale string is carried but unused.)
+# (Additive and spline couplings have no scale; the config's scale string is carried but unused.) A spline
+# coupling's conditioner is differentiated here, its spline by realnvp.spline's own hand-written backward.
 CHECKED: frozenset[tuple[str, str, str, str]] = frozenset(
     {
         ("affine", "tanh", "alternate", "none"),
@@ -51,6 +55,12 @@ CHECKED: frozenset[tuple[str, str, str, str]] = frozenset(
         ("additive", "softplus", "parity", "none"),
         ("additive", "exp", "alternate", "none"),
         ("additive", "exp", "parity", "none"),
+        ("spline", "tanh", "alternate", "none"),
+        ("spline", "tanh", "parity", "none"),
+        ("spline", "softplus", "alternate", "none"),
+        ("spline", "softplus", "parity", "none"),
+        ("spline", "exp", "alternate", "none"),
+        ("spline", "exp", "parity", "none"),
     }
 )
 
@@ -75,15 +85,15 @@ def supports(model: nn.Module) -> bool:
 
     >>> supports(RealNVP(2, 4)), supports(RealNVP(2, 4, norm="actnorm")), supports(RealNVP(4, 2, mask="random"))
     (True, False, False)
-    >>> supports(RealNVP(2, 4, coupling="spline"))  # no hand-written spline gradient: autograd
-    False
+    >>> supports(RealNVP(2, 4, coupling="spline"))  # the conditioners here, the splines by realnvp.spline
+    True
     """
     if type(model) is not RealNVP:
         return False
     config = model.config
     if (config.coupling, config.scale, config.mask, config.norm) not in CHECKED:
         return False
-    expected = AffineCoupling if config.coupling == "affine" else AdditiveCoupling
+    expected = {"affine": AffineCoupling, "additive": AdditiveCoupling, "spline": SplineCoupling}[config.coupling]
     if len(model.layers) != config.n_layers:
         return False
     for layer in model.layers:
@@ -119,10 +129,11 @@ class _Coupling:
     transform: str  # "a" or "b"
     cond: str
     affine: bool
-    scale: str  # "tanh", "softplus", "exp" ("none" for additive)
+    scale: str  # "tanh", "softplus", "exp" ("none" for additive and spline)
     d: int  # coordinates transformed
     linears: list[_Linear]
     constants: dict[str, Tensor]  # 0-dim tensors: a Python float in a tensor op costs an extra conversion
+    spline: SplineCoupling | None = None  # a spline layer (its bins, tail bound and minimum sizes)
 
 
 @dataclass
@@ -136,6 +147,7 @@ class _Saved:
     exp_s: Tensor | None = None
     th: Tensor | None = None  # tanh(r / bound)², for ds/dr = 1 - th²
     ds: Tensor | None = None  # softplus: ds/dr
+    spline: tuple | None = None  # a spline layer's intermediates, from the forward to the backward of one step
 
 
 @dataclass
@@ -147,7 +159,7 @@ class _Plan:
     x_sel: Tensor | None
     ops: list[Callable[[], object]]
     base: Tensor  # 0-dim: dim/2 log 2π + |z|² / 2n
-    log_det: Tensor | None  # 0-dim: sum of every s (None without affine layers)
+    log_det: Tensor | None  # 0-dim: sum of every s or spline log|g'| (None with neither)
     inv_n: float
 
 
@@ -181,7 +193,8 @@ class FastGrad:
         for layer in model.layers:
             linears = [_Linear.of(m) for m in layer.net if isinstance(m, nn.Linear)]
             affine = isinstance(layer, AffineCoupling)
-            d = linears[-1].weight.shape[0] // (2 if affine else 1)
+            spline = layer if isinstance(layer, SplineCoupling) else None
+            d = linears[-1].weight.shape[0] // (2 if affine else 3 * spline.bins - 1 if spline else 1)
             like = linears[-1].weight
             constants = {}
             if affine:
@@ -194,7 +207,7 @@ class FastGrad:
                 }
             transform, cond = ("b", "a") if layer.transform_b else ("a", "b")
             scale = layer.scale if affine else "none"
-            self.couplings.append(_Coupling(transform, cond, affine, scale, d, linears, constants))
+            self.couplings.append(_Coupling(transform, cond, affine, scale, d, linears, constants, spline))
         self._plans: dict[int, _Plan] = {}
 
     @torch.no_grad()
@@ -236,6 +249,9 @@ class FastGrad:
         n_scaled = sum(c.d for c in self.couplings if c.affine)
         s_all = new(n_scaled * n) if n_scaled else None  # every layer's s, to sum for the log-det in one call
         s_offset = 0
+        n_splines = sum(c.spline is not None for c in self.couplings)
+        spline_ld = new(n_splines) if n_splines else None  # each spline layer's sum of log|g'|
+        spline_slots = iter(spline_ld.unbind() if n_splines else ())
 
         # forward: data -> latent
         saved: list[_Saved] = []
@@ -253,7 +269,8 @@ class FastGrad:
             emit(torch.addmm, last.bias_col, last.weight, h, out=raw)
             out = new(c.d, n)
             graw = new(raw.shape[0], n)
-            rec = _Saved(inp=inp, inputs=inputs, graw=graw, gout=graw[c.d :] if c.affine else graw)
+            gout = graw[c.d :] if c.affine else new(c.d, n) if c.spline is not None else graw
+            rec = _Saved(inp=inp, inputs=inputs, graw=graw, gout=gout)
             if c.affine:
                 r, t = raw[: c.d], raw[c.d :]
                 s = s_all[s_offset : s_offset + c.d * n].view(c.d, n)
@@ -278,6 +295,9 @@ class FastGrad:
                 rec.exp_s = new(c.d, n)
                 emit(torch.exp, s, out=rec.exp_s)
                 emit(torch.addcmul, t, inp, rec.exp_s, out=out)  # out = inp * exp(s) + t
+            elif c.spline is not None:  # the spline's own maths (realnvp.spline), on batch-major views
+                raw_view = raw.t().view(n, c.d, raw.shape[0] // c.d)
+                emit(_spline_step, rec, c.spline, inp.t(), raw_view, out.t(), next(spline_slots))
             else:
                 emit(torch.add, inp, raw, out=out)  # out = inp + t
             state[c.transform] = out
@@ -291,9 +311,12 @@ class FastGrad:
         emit(sq_a.add_, sq_b)
         emit(torch.add, x.new_tensor(0.5 * dim * LOG_2PI), sq_a, alpha=0.5 / n, out=base)
         log_det = None
-        if s_all is not None:
-            log_det = new()
-            emit(torch.sum, s_all, 0, out=log_det)
+        for terms in (s_all, spline_ld):
+            if terms is not None and log_det is None:
+                log_det = new()
+                emit(torch.sum, terms, 0, out=log_det)
+            elif terms is not None:  # (no flow RealNVP builds has both)
+                emit(lambda total=log_det, more=terms: total.add_(more.sum()))
 
         # backward. Every coupling touches both halves, so a gradient made at layer k is read by layer k - 1:
         # as its output gradient (then it is written straight into that layer's ``gout``) or as its
@@ -327,6 +350,16 @@ class FastGrad:
                 elif c.scale == "softplus":
                     emit(gs.mul_, rec.ds)
                 grad[c.transform] = g_inp
+            elif c.spline is not None:
+                # the spline's backward gives the gradients of its input and of the conditioner's output; every
+                # log|g'| enters the loss with weight -1/n
+                g_inp = destination(c.transform, k)
+                graw_view = rec.graw.t().view(n, c.d, rec.graw.shape[0] // c.d)
+                g_inp_view = None if g_inp is None else g_inp.t()
+                emit(
+                    _spline_step_backward, rec, c.spline, rec.gout.t(), neg_inv_n.expand(n, c.d), g_inp_view, graw_view
+                )
+                grad[c.transform] = g_inp
             # an additive layer passes its output gradient to its input unchanged: grad[c.transform] stays gout
             g = rec.graw
             for j in range(len(c.linears) - 1, -1, -1):
@@ -351,6 +384,26 @@ class FastGrad:
         plan = _Plan(xt, select, x_sel, ops, base, log_det, 1.0 / n)
         self._plans[n] = plan
         return plan
+
+
+def _spline_step(rec: _Saved, layer: SplineCoupling, x: Tensor, raw: Tensor, out: Tensor, log_det: Tensor) -> None:
+    """A spline layer's forward in a plan: ``out = g(x)`` and ``log_det = sum log|g'|``, intermediates kept."""
+    y, log_abs, rec.spline = _spline_parts(
+        x, raw, layer.bins, layer.tail_bound, False, layer.min_bin_size, layer.min_derivative, keep=True
+    )
+    out.copy_(y)
+    torch.sum(log_abs, (0, 1), out=log_det)
+
+
+def _spline_step_backward(
+    rec: _Saved, layer: SplineCoupling, grad_y: Tensor, grad_log: Tensor, grad_x: Tensor | None, grad_raw: Tensor
+) -> None:
+    inv_c1 = 1.0 / _size_scale(layer.tail_bound, layer.min_bin_size, layer.bins)
+    g_x, g_raw = _spline_backward(rec.spline, inv_c1, grad_y, grad_log)
+    rec.spline = None
+    if grad_x is not None:
+        grad_x.copy_(g_x)
+    grad_raw.copy_(g_raw)
 
 
 def nll_and_grad(model: RealNVP, x: Tensor) -> Tensor:
