@@ -9,7 +9,7 @@
 # Environment: PROXY_PORT (default: a free port), PYTHON (default: python3), NGINX (default: /usr/sbin/nginx),
 # REALNVP_LOCAL_STATE (state folder: the PID file "pids" with lines "replica|nginx PORT PID", the rendered nginx
 # configuration, and every process's log; default: $TMPDIR/realnvp-local-$UID). Replicas inherit the rest of the
-# environment (REALNVP_TRAINING_SLOTS, ...). Everything runs as the calling user (started as root, nginx's workers
+# environment (REALNVP_TRAINING_SLOTS, ...; REALNVP_TRAINING_PROCESSES defaults to cores / N, at least 1). Everything runs as the calling user (started as root, nginx's workers
 # run as "nobody": the configuration gives them nothing to write); nothing is written outside the state folder.
 set -euo pipefail
 set -m # every background process gets a process group of its own (its PID): stopped as a group, by that PID
@@ -99,6 +99,10 @@ print(" ".join(str(s.getsockname()[1]) for s in socks))
   local proxy_port=${PROXY_PORT:-${ports[$n]}}
 
   cd "$ROOT"
+  # each replica trains in worker processes of its own (README "Serving a room"): the machine's cores shared out
+  local cores
+  cores=$(nproc 2>/dev/null || echo 1)
+  export REALNVP_TRAINING_PROCESSES=${REALNVP_TRAINING_PROCESSES:-$((cores / n > 0 ? cores / n : 1))}
   local i port pid servers=""
   for ((i = 0; i < n; i++)); do
     port=${ports[$i]}
