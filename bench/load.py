@@ -634,7 +634,12 @@ def browser_room(browser, url: str, sessions: int, seconds: float, args) -> dict
                 "meets_quality": steps / seconds >= args.min_steps and busiest / seconds >= args.min_refreshes,
             }
         )
-        page.locator(".st-key-pause button").click()
+        pause = page.locator(".st-key-pause button")
+        if pause.count():
+            pause.click(timeout=10_000)
+        else:  # it stopped by itself (an error, or abandoned): say so instead of failing the whole report
+            errors.append(f"session {i}: not playing at the end (no Pause button)")
+            page.screenshot(path=str(ARTIFACTS / f"load-browser-session-{i}-end.png"), full_page=True)
     out = {"client": "browser", "rows": rows, "errors": errors}
     if late:
         out.update(late_visitor_first_chart_s=late.get("s"), late_visitor_milestones_s=late.get("milestones"))
