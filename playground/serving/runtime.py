@@ -6,6 +6,7 @@ import atexit
 import gc
 import os
 import sys
+import time
 import uuid
 
 import streamlit as st
@@ -32,6 +33,7 @@ __all__ = [
 # Who this server process is: a fresh id each time the process starts (replicas and restarts differ).
 SERVER_BOOT_ID = uuid.uuid4().hex
 SERVER_COOKIE = "realnvp_server"
+RESTART_NOTICE_SECONDS = 20.0  # how long a new session keeps showing the notice
 RESTART_NOTICE = "This server restarted, so your previous run is gone: press ▶ Play to start again."
 
 
@@ -145,15 +147,18 @@ def restart_notice() -> None:
     (a replica stopped or restarted, the load balancer moving the browser to another replica), the browser
     reconnects and gets a new, empty session. The browser carries a cookie naming the process that served it
     last (:data:`SERVER_BOOT_ID`, written here on every session's first run); a session that arrives with another
-    process's id shows :data:`RESTART_NOTICE` once, then the cookie names this process.
+    process's id shows :data:`RESTART_NOTICE` on its runs of the next :data:`RESTART_NOTICE_SECONDS` (a timed
+    rerun right after the reconnect would otherwise wipe it before anyone read it), then the cookie names this
+    process.
     """
-    if st.session_state.get("server-checked"):
-        return
-    st.session_state["server-checked"] = True
-    previous = st.context.cookies.get(SERVER_COOKIE)
-    if previous and previous != SERVER_BOOT_ID:
+    if not st.session_state.get("server-checked"):
+        st.session_state["server-checked"] = True
+        previous = st.context.cookies.get(SERVER_COOKIE)
+        if previous and previous != SERVER_BOOT_ID:
+            st.session_state["restart-notice-until"] = time.monotonic() + RESTART_NOTICE_SECONDS
+        remember_server(SERVER_COOKIE, SERVER_BOOT_ID)
+    if time.monotonic() < st.session_state.get("restart-notice-until", 0.0):
         st.info(RESTART_NOTICE, icon=":material/restart_alt:")
-    remember_server(SERVER_COOKIE, SERVER_BOOT_ID)
 
 
 def run_page_safely(page) -> None:

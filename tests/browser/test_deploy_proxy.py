@@ -131,17 +131,24 @@ def test_two_replicas_behind_nginx(tmp_path):
 
             # the Chromium page reconnects (Streamlit's own reconnect), lands on the other replica, and its next
             # run (the live view's timer) says the server restarted
+            stuck = ""  # what the page showed if the reconnect did not bring the notice (for the failure message)
             try:
                 try:
-                    page.get_by_text(RESTART_NOTICE).wait_for(timeout=20_000)
-                except PlaywrightTimeout:  # no timed rerun came: the visitor's next page shows it
-                    phases["notice_needed_a_click"] = time.monotonic() - t0
-                    page.get_by_role("link", name="Layer by layer").first.click(timeout=40_000)
-                    page.get_by_text(RESTART_NOTICE).wait_for(timeout=40_000)
-            except Exception:
+                    page.get_by_text(RESTART_NOTICE).wait_for(timeout=30_000)
+                except PlaywrightTimeout:  # the reconnect did not bring a run: the visitor reloads, as people do
+                    stuck = page_summary(page, console)
+                    phases["notice_needed_a_reload"] = time.monotonic() - t0
+                    page.screenshot(path=str(ARTIFACTS / "deploy-proxy-before-reload.png"), full_page=True)
+                    page.reload(timeout=60_000)
+                    page.get_by_text(RESTART_NOTICE).wait_for(timeout=60_000)
+            except Exception as err:
                 page.screenshot(path=str(ARTIFACTS / "deploy-proxy-no-notice.png"), full_page=True)
                 (ARTIFACTS / "deploy-proxy-console.txt").write_text("\n".join(console))
-                raise
+                raise AssertionError(
+                    f"no restart notice; before the reload: {stuck}; now: {page_summary(page, console)}"
+                ) from err
+            if stuck:
+                print("\nPROXY TEST the reconnect alone did not show the notice; the page showed:", stuck)
             phases["restart_notice"] = time.monotonic() - t0
             assert replica_for(proxy, route) == other
             page.screenshot(path=str(ARTIFACTS / "deploy-proxy-restart-notice.png"), full_page=True)
@@ -168,3 +175,13 @@ def test_two_replicas_behind_nginx(tmp_path):
             {c.index: (c.replica, steps_at(c, killed_at), c.step, c.disconnected_at is not None) for c in clients},
         )
     assert deployment.alive() == [], "deploy/local.sh left processes running"
+
+
+def page_summary(page, console: list[str]) -> str:
+    """What a stuck page shows: Streamlit's connection status, the start of its text, its last console lines."""
+    try:
+        status = page.locator("[data-testid=stStatusWidget]").all_inner_texts()
+        text = page.locator("body").inner_text(timeout=5_000)[:400].replace("\n", " | ")
+    except Exception as err:  # the page itself is gone or hung
+        status, text = [], f"(could not read the page: {type(err).__name__})"
+    return f"status={status} text={text!r} console={console[-8:]}"
