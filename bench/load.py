@@ -197,6 +197,7 @@ class WsSession:
 LATE_VISITOR_MILESTONES = (
     ("frontend", "[data-testid=stApp]"),
     ("first_numbers", ".st-key-step-count [data-testid=stMetricValue]"),
+    ("chart_mounted", ".realnvp-live-chart"),
     ("first_chart", ".js-plotly-plot .main-svg"),
 )
 
