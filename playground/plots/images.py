@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from playground.plots.live import HELDOUT_COLOR, TRAIN_COLOR, _axis, _layout_spec, downsample_curve
+from playground.plots.live import HELDOUT_COLOR, TRAIN_COLOR, axis_spec, downsample_curve, layout_spec
 
 __all__ = ["to_uint8", "image_grid", "heatmap_figure", "bpd_spec", "class_scores_figure"]
 
@@ -117,15 +117,15 @@ def bpd_spec(
     values = [
         v for v in list(val_bpd[-50:]) + list(train_bpd[-50:]) + list((reference or {}).values()) if np.isfinite(v)
     ]
-    yaxis = _axis(title=dict(text="bits/dim"), showgrid=True, gridcolor="#eee")
+    yaxis = axis_spec(title=dict(text="bits/dim"), showgrid=True, gridcolor="#eee")
     if values:
         lo, hi = min(values), max(values)
         hi = min(hi, lo + 3.0)  # the first steps start near log2(K); keep the converging part readable
         pad = 0.08 * (hi - lo + 1e-3)
         yaxis["range"] = [lo - pad, hi + pad]
-    xaxis = _axis(title=dict(text="step"), showgrid=True, gridcolor="#eee")
+    xaxis = axis_spec(title=dict(text="step"), showgrid=True, gridcolor="#eee")
     title = "Bits/dim" + (f" · validation {val_bpd[-1]:.3f}" if len(val_bpd) else "")
-    return dict(data=traces, layout=_layout_spec(title, uirevision, height=340, xaxis=xaxis, yaxis=yaxis))
+    return dict(data=traces, layout=layout_spec(title, uirevision, height=340, xaxis=xaxis, yaxis=yaxis))
 
 
 def class_scores_figure(class_bpd, true_label: int | None = None) -> go.Figure:

@@ -51,13 +51,15 @@ def packed_array(values, packed: bool = True):
     return spec
 
 
-def _axis(**extra) -> dict:
+def axis_spec(**extra) -> dict:
+    """A live chart's axis: fixed margins, outside ticks, no grid, ``extra`` on top (shared by every page's charts)."""
     # Fixed margins instead of automargin: measuring tick labels on every live redraw was half of the browser's work.
     base = dict(automargin=False, ticklabeloverflow="allow", showgrid=False, zeroline=False, ticks="outside")
     return {**base, "linecolor": "#bbb", **extra}
 
 
-def _layout_spec(title: str, uirevision: str, height: int = 420, **extra) -> dict:
+def layout_spec(title: str, uirevision: str, height: int = 420, **extra) -> dict:
+    """A live chart's layout: the title, fonts, margins, legend and white background every page's charts share."""
     return dict(
         title=dict(text=title, x=0.02, font=dict(size=18)),
         font=dict(size=16, family=FONT_FAMILY),
@@ -77,7 +79,7 @@ SQUARE_MARGIN = dict(l=56, r=16, t=56, b=64)
 
 
 def _square_axes_spec(bounds: tuple[float, float, float, float] | None) -> dict:
-    xaxis, yaxis = _axis(constrain="domain"), _axis(scaleanchor="x", scaleratio=1)
+    xaxis, yaxis = axis_spec(constrain="domain"), axis_spec(scaleanchor="x", scaleratio=1)
     if bounds is not None:
         x0, x1, y0, y1 = (float(b) for b in bounds)
         xaxis["range"], yaxis["range"] = [x0, x1], [y0, y1]
@@ -85,7 +87,7 @@ def _square_axes_spec(bounds: tuple[float, float, float, float] | None) -> dict:
 
 
 def _layout(fig: go.Figure, title: str, uirevision: str, height: int = 420) -> go.Figure:
-    fig.update_layout(_layout_spec(title, uirevision, height))
+    fig.update_layout(layout_spec(title, uirevision, height))
     return fig
 
 
@@ -124,7 +126,7 @@ def points_spec(
     if samples is not None:
         traces.append(cloud(samples, "samples", SAMPLE_COLOR))
     # no legend: the title names the colours, and a legend costs every live redraw a measuring pass
-    layout = _layout_spec(title, uirevision, height, showlegend=False, **_square_axes_spec(bounds))
+    layout = layout_spec(title, uirevision, height, showlegend=False, **_square_axes_spec(bounds))
     layout["margin"] = dict(SQUARE_MARGIN)
     return dict(data=traces, layout=layout)
 
@@ -183,7 +185,7 @@ def density_spec(
     if bounds is None:
         bounds = (float(xs[0]), float(xs[-1]), float(ys[0]), float(ys[-1]))
     title = f"{title} · dark {zmin:.0f} → yellow {zmax:.1f}"
-    layout = _layout_spec(title, uirevision, height, **_square_axes_spec(bounds))
+    layout = layout_spec(title, uirevision, height, **_square_axes_spec(bounds))
     layout["margin"] = dict(SQUARE_MARGIN)
     return dict(data=[heatmap], layout=layout)
 
@@ -274,7 +276,7 @@ def loss_spec(
                 hoverinfo="skip",
             )
         )
-    yaxis = _axis(showgrid=True, gridcolor="#eee")
+    yaxis = axis_spec(showgrid=True, gridcolor="#eee")
     values = [v for v in list(heldout_nll) + ([entropy] if entropy is not None else []) if np.isfinite(v)]
     if len(train_nll):
         tail = np.asarray(train_nll[-200:], dtype=float)
@@ -285,5 +287,5 @@ def loss_spec(
             hi = min(hi, max(heldout_nll[-1] + 1.5, (entropy or lo) + 1.5))
         pad = 0.08 * (hi - lo + 1e-3)
         yaxis["range"] = [lo - pad, hi + pad]
-    xaxis = _axis(title=dict(text="step"), showgrid=True, gridcolor="#eee")
-    return dict(data=traces, layout=_layout_spec(title, uirevision, height=height, xaxis=xaxis, yaxis=yaxis))
+    xaxis = axis_spec(title=dict(text="step"), showgrid=True, gridcolor="#eee")
+    return dict(data=traces, layout=layout_spec(title, uirevision, height=height, xaxis=xaxis, yaxis=yaxis))

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from playground.plots.live import FLOOR_COLOR, _axis, _layout_spec, density_spec, packed_array
+from playground.plots.live import FLOOR_COLOR, axis_spec, density_spec, layout_spec, packed_array
 from playground.views.race import WITHIN_NATS, ContestantResult
 
 __all__ = ["CONTESTANT_COLOURS", "race_density_specs", "race_nll_spec"]
@@ -112,7 +112,7 @@ def race_nll_spec(
                     )
                 )
         values.append(entropy)
-    yaxis = _axis(showgrid=True, gridcolor="#eee", title=dict(text="held-out NLL (nats)"))
+    yaxis = axis_spec(showgrid=True, gridcolor="#eee", title=dict(text="held-out NLL (nats)"))
     if values:
         lo, hi = min(values), max(values)
         latest = [r.heldout_nll[-1] for r in results if r.heldout_nll and np.isfinite(r.heldout_nll[-1])]
@@ -120,12 +120,12 @@ def race_nll_spec(
             hi = min(hi, max(latest) + 1.0)
         pad = 0.06 * (hi - lo + 1e-3)
         yaxis["range"] = [lo - pad, hi + pad]
-    layout = _layout_spec(
+    layout = layout_spec(
         "Held-out NLL against steps and against each contestant's own training seconds",
         uirevision,
         height=height,
-        xaxis=_axis(domain=[0.0, 0.47], title=dict(text="steps"), showgrid=True, gridcolor="#eee"),
-        xaxis2=_axis(domain=[0.53, 1.0], title=dict(text="training seconds"), showgrid=True, gridcolor="#eee"),
+        xaxis=axis_spec(domain=[0.0, 0.47], title=dict(text="steps"), showgrid=True, gridcolor="#eee"),
+        xaxis2=axis_spec(domain=[0.53, 1.0], title=dict(text="training seconds"), showgrid=True, gridcolor="#eee"),
         yaxis=yaxis,
     )
     layout["legend"] = dict(orientation="h", yanchor="top", y=-0.3, xanchor="left", x=0.0)  # below the axis titles
