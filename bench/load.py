@@ -193,11 +193,13 @@ class WsSession:
         self.errors.append(f"session {self.index}: a script run did not finish within {timeout:.0f} s")
 
 
-# What the late visitor waits for, in order: Streamlit's frontend running, the script's first numbers, a chart.
+# What the late visitor waits for, in order: Streamlit's frontend running, the script's first numbers, the chart's
+# element, its first picture (the canvas preview drawn before plotly.js is there, or Plotly's chart), Plotly's chart.
 LATE_VISITOR_MILESTONES = (
     ("frontend", "[data-testid=stApp]"),
     ("first_numbers", ".st-key-step-count [data-testid=stMetricValue]"),
     ("chart_mounted", ".realnvp-live-chart"),
+    ("first_picture", "canvas.realnvp-preview, .js-plotly-plot .main-svg"),  # the preview or Plotly's chart
     ("first_chart", ".js-plotly-plot .main-svg"),
 )
 
@@ -205,6 +207,11 @@ LATE_VISITOR_MILESTONES = (
 PLOTLY_FETCH_TIMING = """
 () => performance.getEntriesByType('resource').filter((e) => e.name.includes('PlotlyChart'))
   .map((e) => [Math.round(e.startTime) / 1000, Math.round(e.responseEnd) / 1000])[0] || null
+"""
+# The page's slowest requests: [file, started, finished] in seconds after navigation started.
+SLOWEST_FETCHES = """
+() => performance.getEntriesByType('resource').sort((a, b) => b.responseEnd - a.responseEnd).slice(0, 5)
+  .map((e) => [e.name.split('/').pop().slice(0, 40), Math.round(e.startTime) / 1000, Math.round(e.responseEnd) / 1000])
 """
 
 
@@ -404,6 +411,13 @@ def late_visit(browser, url: str) -> dict:
     failed: list[str] = []  # requests that failed or answered >= 400 (the off-line icon font is left out)
     page.on("requestfailed", lambda r: "fonts.g" not in r.url and failed.append(f"{r.url}: {r.failure}"))
     page.on("response", lambda r: r.status >= 400 and failed.append(f"{r.url}: HTTP {r.status}"))
+    frames: list[tuple[float, int]] = []  # (seconds, bytes) of each websocket message the page received
+
+    def on_websocket(ws):
+        milestones.setdefault("websocket_open", round(time.perf_counter() - start, 2))
+        ws.on("framereceived", lambda payload: frames.append((time.perf_counter() - start, len(payload))))
+
+    page.on("websocket", on_websocket)
     try:
         response = page.goto(url, timeout=60_000)
         out["replica"] = response.headers.get("x-replica") if response else None
@@ -412,6 +426,14 @@ def late_visit(browser, url: str) -> dict:
             milestones[name] = round(time.perf_counter() - start, 2)
         out["s"] = time.perf_counter() - start
         milestones["plotly_js_fetch"] = page.evaluate(PLOTLY_FETCH_TIMING)
+        milestones["last_fetches"] = page.evaluate(SLOWEST_FETCHES)
+        # when the server's messages came: the first one, and the one that completed the data of the first numbers
+        # (the browser's own rendering is the rest of the wait)
+        if frames:
+            before = [f for f in frames if f[0] <= milestones["first_numbers"]]
+            milestones["first_message"] = round(frames[0][0], 2)
+            milestones["messages_before_first_numbers"] = [len(before), sum(b for _, b in before)]
+            milestones["last_message_before_first_numbers"] = round(before[-1][0], 2) if before else None
         out["milestones"] = milestones
     except Exception as err:
         out["s"] = float("inf")
@@ -544,13 +566,13 @@ def main() -> int:
                 timer.start()
             if not args.no_late_visitor:
                 time.sleep(max(0.0, start_at + args.late_after - time.monotonic()))
-                box["late"] = late_visit(browser, url)  # Playwright's sync API stays on this thread
-                # and a light client's first page load: the server's share of the late visitor's wait
+                # a light client's first page load at the same moment: the server's share of the late visitor's wait
                 late_cookies = cookies_for(1)
                 probe = threading.Thread(
                     target=lambda: box.setdefault("probe", run_ws_room(url, 1, 0.0, late_cookies, -1.0)[0])
                 )
                 probe.start()
+                box["late"] = late_visit(browser, url)  # Playwright's sync API stays on this thread
                 probe.join()
             thread.join()
             if killed is not None:
