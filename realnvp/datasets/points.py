@@ -14,11 +14,9 @@ import csv
 import io
 import json
 import math
-import numbers
 import os
 import re
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,19 +27,15 @@ import pandas as pd
 
 __all__ = ["MAX_BYTES", "MAX_POINTS", "MIN_POINTS", "LoadReport", "PointsError", "load_points"]
 
-MAX_POINTS = 20_000
-"""Default cap on the number of points returned; more clean points are subsampled."""
-MAX_BYTES = 20 * 1024 * 1024
-"""Default cap on the size of the file (bytes); a bigger one is refused before parsing."""
-MIN_POINTS = 10
-"""Fewest (distinct) points a cloud must keep after cleaning."""
+MAX_POINTS = 20_000  # default cap on the points returned; more clean points are subsampled
+MAX_BYTES = 20 * 1024 * 1024  # default cap on the file's size; a bigger one is refused before parsing
+MIN_POINTS = 10  # fewest (distinct) points a cloud must keep after cleaning
 
 _MAX_ABS, _REL_STD, _MIN_THICKNESS, _THIN_NOTE = 1e150, 1e-9, 1e-6, 1e-3  # the rules of the module docstring
 _MAX_COLUMNS, _SAMPLE, _WIDE, _WS = 1000, 200, 262_144, "whitespace"  # widest table; lines sniffed; widest line
 _OK, _NONFINITE, _OVERFLOW, _EMPTY, _TEXT, _FIELDS = range(6)  # per cell; a row takes its worst chosen cell's code
 _NUMBER = (_OK, _NONFINITE, _OVERFLOW)
 _LABELS = ["", "NaN or infinite value", "number too large for float64", "empty cell", "non-numeric cell"]
-_NAN = ["nan", "+nan", "-nan"]
 _MISSING = ["", "na", "n/a", "#n/a", "null", "none", "nil", "-", "--", "?", ".", "missing"]
 _INDEX_NAME = re.compile(r"\s*(?:id|index|idx|row|row ?id|#|no\.?|unnamed: ?0)\s*", re.IGNORECASE)
 _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f\ufffd]")
@@ -58,9 +52,7 @@ _BINARY_MAGIC = {  # files people upload by mistake, refused by name
     b"\x89HDF\r\n\x1a\n": "an HDF5 file",
     b"PAR1": "a Parquet file",
     b"MATLAB 5.0 MAT-file": "a MATLAB .mat file",
-    **dict.fromkeys(
-        (bytes([0x80, p]) for p in (2, 3, 4, 5)), "a Python pickle (never loaded: unpickling can run code)"
-    ),
+    **{bytes([0x80, p]): "a Python pickle (never loaded: unpickling can run code)" for p in (2, 3, 4, 5)},
 }
 _SHAPES = '[[x, y], ...], [{"x": .., "y": ..}, ...] or {"x": [...], "y": [...]}'
 _ACC = (  # what is accepted: the second half of most messages
@@ -69,13 +61,14 @@ _ACC = (  # what is accepted: the second half of most messages
 )
 _JSON = f"Expected JSON as {_SHAPES} with at least {MIN_POINTS} points."
 _NPY = "Expected a .npy file (numpy.save) holding a 2-D numeric array of shape (n, 2) or (n, >2)."
-_VARY = "Expected two columns that both vary (relative spread above 1e-9)."
+_CLOUD = f"Expected a 2-D cloud: {MIN_POINTS}+ distinct points, two columns that vary (relative spread > 1e-9)."
+_SCALE = "Expected magnitudes below 1e+150 and spreads above 1e-9: rescale the data (e.g. change units)."
 
 
 class PointsError(ValueError):
     """A point file could not be used: ``problem`` says what was wrong, ``expected`` what is accepted."""
 
-    def __init__(self, problem: str, expected: str) -> None:
+    def __init__(self, problem: str, expected: str = _ACC) -> None:
         self.problem, self.expected = problem, expected
         super().__init__(f"{problem} {expected}")
 
@@ -84,15 +77,12 @@ class PointsError(ValueError):
 class LoadReport:
     """What :func:`load_points` read, used and dropped, for the page to show.
 
-    ``rows_read == sum(dropped.values()) + (subsampled_from or rows_used)``; ``row_numbers`` gives each point's row
-    as a spreadsheet numbers it (the line for text, the record for .npy and JSON); ``table`` holds every row read and
-    every column, indexed by those numbers. Neither is in the repr or equality.
+    ``rows_read == sum(dropped.values()) + (subsampled_from or rows_used)``. ``row_numbers``: each point's spreadsheet
+    row (line, or record); ``table``: every row read and column, indexed by those numbers (not in repr or equality).
 
     >>> points, report = load_points(b"a;b\\n" + b"".join(b"%d,5;%d\\n" % (i, i * i % 7) for i in range(12)))
-    >>> report.delimiter, report.decimal_comma, report.row_numbers[:3].tolist(), report.table.loc[3].tolist()
-    (';', True, [2, 3, 4], [1.5, 1.0])
-    >>> print(report.summary().splitlines()[0])
-    Read 12 rows (delimited text, separated by ';', decimal comma, header row).
+    >>> report.row_numbers[:3].tolist(), report.table.loc[3].tolist(), report.summary().splitlines()[0]
+    ([2, 3, 4], [1.5, 1.0], "Read 12 rows (delimited text, separated by ';', decimal comma, header row).")
     """
 
     rows_read: int
@@ -118,17 +108,13 @@ class LoadReport:
         what.append("" if self.format == "npy" else "header row" if self.had_header else "no header")
         (a, b), n_dropped, n = self.columns_used, sum(self.dropped.values()), len(self.available_columns)
         listing = f" of {n} numeric columns: {', '.join(self.available_columns)}" if n > 2 else ""
-        lines = [
-            f"Read {self.rows_read:,} rows ({', '.join(filter(None, what))}).",
-            f"Using columns '{a}' and '{b}'{listing}.",
-        ]
+        using = f"Using columns '{a}' and '{b}'{listing}."
+        lines = [f"Read {self.rows_read:,} rows ({', '.join(filter(None, what))}).", using]
         if self.dropped:
             parts = ", ".join(f"{n:,} × {reason}" for reason, n in self.dropped.items())
             lines.append(f"Dropped {n_dropped:,} row{_s(n_dropped)}: {parts}.")
-        if self.subsampled_from is not None:
-            lines.append(f"Kept a random subset of {self.rows_used:,} of {self.subsampled_from:,} points.")
-        else:
-            lines.append(f"{self.rows_used:,} points used.")
+        kept = f"Kept a random subset of {self.rows_used:,} of {self.subsampled_from or 0:,} points."
+        lines.append(kept if self.subsampled_from is not None else f"{self.rows_used:,} points used.")
         lines += [f"{self.duplicates:,} rows repeat an earlier point (kept)."] if self.duplicates else []
         return "\n".join(lines + [f"Note: {note}" for note in self.notes])
 
@@ -144,9 +130,9 @@ def load_points(
 ) -> tuple[np.ndarray, LoadReport]:
     """Read a 2-D point cloud from a user's file; return ``(points, report)``.
 
-    ``source``: a path, bytes or a file object (read from its start, its position restored); ``filename`` hints the
-    format, the content decides. ``columns``: two numeric columns by name or 0-based index (default: the first two
-    that do not look like a row index). Raises :class:`PointsError` (a ``ValueError``) for a file it cannot use.
+    ``source``: a path, bytes or a file object (read from its start, position restored); ``filename`` hints the format.
+    ``columns``: two numeric columns by name or 0-based index (default: the first two that are no row index).
+    A file it cannot use raises :class:`PointsError` (a ``ValueError``).
 
     >>> text = "x,y,label\\n" + "".join(f"{i},{i * i % 5},p{i}\\n" for i in range(10)) + "oops,1,p\\n"
     >>> points, report = load_points(text.encode())
@@ -154,17 +140,16 @@ def load_points(
     ([[0.0, 0.0], [1.0, 1.0]], 11, {'non-numeric cell': 1}, 'p')
     """
     for name, value, low in (("max_points", max_points, MIN_POINTS), ("max_bytes", max_bytes, 1)):
-        if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < low:
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
             raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
     table = _parse(*_read(source, int(max_bytes), filename))
-    names, numeric = [str(name) for name in table.shown.columns], table.numeric
+    names, numeric, notes = [str(name) for name in table.shown.columns], table.numeric, table.meta["notes"]
     if len(numeric) < 2:
         listing = ", ".join(f"'{names[j]}'" for j in numeric) or "none"
-        raise PointsError(f"The file has fewer than two numeric columns (numeric: {listing}; of {len(names)}).", _ACC)
+        raise PointsError(f"The file has fewer than two numeric columns (numeric: {listing}; of {len(names)}).")
     a, b = _pick(columns, names, table)
     used, ca, cb = (names[a], names[b]), table.codes[:, numeric.index(a)], table.codes[:, numeric.index(b)]
-    codes = np.maximum(ca, cb)
-    keep, dropped, notes = codes == _OK, {}, table.meta.pop("notes")
+    keep, dropped = (codes := np.maximum(ca, cb)) == _OK, {}
     labels = _LABELS + ["missing key or item" if table.meta["format"] == "json" else "wrong number of fields"]
     for code in sorted(set(codes[~keep].tolist()), reverse=True):  # the most severe reason first
         rows = np.flatnonzero(codes == code)
@@ -175,14 +160,11 @@ def load_points(
     row_numbers = table.shown.index.to_numpy(np.int64)[keep]
     if (n_clean := len(points)) < MIN_POINTS:
         why = "; dropped " + ", ".join(f"{n} × {r}" for r, n in dropped.items()) if dropped else ""
-        expected = (
-            f"Expected at least {MIN_POINTS} rows with two finite numbers in columns '{used[0]}' and '{used[1]}'."
-        )
+        expected = f"Expected at least {MIN_POINTS} rows of two finite numbers in '{used[0]}' and '{used[1]}'."
         raise PointsError(f"Too few points: {n_clean} usable row{_s(n_clean)} of {len(keep)} read{why}.", expected)
     for name, big in zip(used, np.abs(points).max(axis=0), strict=True):
         if big > _MAX_ABS:
-            problem = f"Column '{name}' holds values as large as {big:.3g}, beyond ±{_MAX_ABS:.0e} (squares overflow)."
-            raise PointsError(problem, f"Expected magnitudes below {_MAX_ABS:.0e}: rescale the data first.")
+            raise PointsError(f"Column '{name}' holds values as large as {big:.3g} (squares overflow).", _SCALE)
     duplicates, subsampled_from = n_clean - len(np.unique(points + 0.0, axis=0)), None  # + 0.0: -0.0 equals 0.0
     if n_clean > max_points:
         chosen = np.sort(np.random.default_rng(seed).choice(n_clean, size=int(max_points), replace=False))
@@ -192,45 +174,28 @@ def load_points(
     if len(numeric) > 2 and columns is None:
         skipped = [f"'{names[j]}'" for j in numeric if j < b and j not in (a, b)]
         why = f" (skipped {', '.join(skipped)}: looks like a row index)" if skipped else ""
-        notes.append(
-            f"Using '{used[0]}' and '{used[1]}' of {len(numeric)} numeric columns{why}; columns= picks others."
-        )
-    return points, LoadReport(
-        rows_read=len(keep),
-        rows_used=len(points),
-        dropped=dropped,
-        columns_used=used,
-        available_columns=[names[j] for j in numeric],
-        duplicates=int(duplicates),
-        subsampled_from=subsampled_from,
-        notes=notes,
-        row_numbers=row_numbers,
-        table=table.shown,
-        **table.meta,
-    )
+        notes.append(f"Using '{names[a]}' and '{names[b]}' of {len(numeric)} numeric columns{why}; see columns=.")
+    report = dict(rows_read=len(keep), rows_used=len(points), dropped=dropped, columns_used=used, table=table.shown)
+    report |= dict(available_columns=[names[j] for j in numeric], duplicates=int(duplicates), row_numbers=row_numbers)
+    return points, LoadReport(subsampled_from=subsampled_from, **report, **table.meta)
 
 
 def _check_shape(points: np.ndarray, names: tuple[str, str], notes: list[str]) -> None:
-    """Refuse clouds a flow cannot fit (few distinct points, a constant column, a line); note thin ones."""
     if (distinct := len(np.unique(points + 0.0, axis=0))) < MIN_POINTS:
-        problem = f"Only {distinct} distinct point{_s(distinct)} (of {len(points)} rows): a density needs a cloud."
-        raise PointsError(problem, f"Expected at least {MIN_POINTS} distinct points.")
+        raise PointsError(f"Only {distinct} distinct point{_s(distinct)} (of {len(points)} rows).", _CLOUD)
     mean, std = points.mean(axis=0), points.std(axis=0)
     for j, name in enumerate(names):
         if np.ptp(points[:, j]) == 0:
-            raise PointsError(f"Column '{name}' is constant (every value is {points[0, j]:g}).", _VARY)
+            raise PointsError(f"Column '{name}' is constant (every value is {points[0, j]:g}).", _CLOUD)
         if std[j] <= _REL_STD * abs(mean[j]):
-            problem = f"Column '{name}' is nearly constant: it varies by {std[j]:.3g} around {mean[j]:.6g}."
-            raise PointsError(problem, _VARY)
+            raise PointsError(f"Column '{name}' is nearly constant ({std[j]:.3g} around {mean[j]:.6g}).", _CLOUD)
         if std[j] <= _REL_STD:
-            problem = f"Column '{name}' varies only on a scale of {std[j]:.3g}, which training treats as constant."
-            raise PointsError(problem, "Expected a spread above 1e-9: rescale that column (e.g. change units).")
+            raise PointsError(f"Column '{name}' varies only on a scale of {std[j]:.3g} (training: constant).", _SCALE)
     if not np.isfinite(z := (points - mean) / std).all():
-        raise PointsError("The values cannot be standardised in floating point.", "Expected moderate magnitudes.")
+        raise PointsError("The values cannot be standardised in floating point.", _SCALE)
     s = np.linalg.svd(z / math.sqrt(len(z)), compute_uv=False)
     if (thin := float(s[1] / s[0])) < _MIN_THICKNESS:
-        problem = f"Columns '{names[0]}' and '{names[1]}' are collinear (width/length {thin:.1e}): a density on a line."
-        raise PointsError(problem, "Expected two columns that vary independently (a 2-D cloud).")
+        raise PointsError(f"'{names[0]}' and '{names[1]}' are collinear ({thin:.0e}): a density on a line.", _CLOUD)
     if thin < _THIN_NOTE:
         notes.append(f"The cloud is very thin (width {thin:.1e} of its length): the flow may need many steps.")
     if (ratio := float(max(std) / min(std))) > 1e6:
@@ -241,59 +206,49 @@ def _check_shape(points: np.ndarray, names: tuple[str, str], notes: list[str]) -
 
 
 def _pick(columns: Any, names: list[str], table: _Table) -> tuple[int, int]:
-    """The two columns (positions in the file) that ``columns=`` names, or the default pick."""
     numeric, picked = table.numeric, []
-    available = [names[j] for j in numeric]
-    listing = ", ".join(f"{i}: '{n}'" for i, n in enumerate(available))
-    expected = f"Expected columns= as two names or two 0-based indices among the numeric columns ({listing})."
     if columns is None:
         preferred = [j for j in numeric if j not in table.index_like and not _INDEX_NAME.fullmatch(names[j])]
         return tuple((preferred if len(preferred) >= 2 else numeric)[:2])
+    available = [names[j] for j in numeric]
+    listing = ", ".join(f"{i}: '{n}'" for i, n in enumerate(available))
+    expected = f"Expected columns= as two names or two 0-based indices among the numeric columns ({listing})."
     if isinstance(columns, (str, bytes)) or not hasattr(columns, "__len__") or len(columns) != 2:
         raise PointsError(f"columns={columns!r} does not name two columns.", expected)
     for c in columns:
-        if isinstance(c, numbers.Integral) and not isinstance(c, bool):
-            if not 0 <= c < len(available):
-                raise PointsError(f"Column index {c} is out of range ({len(available)} numeric columns).", expected)
-            picked.append(numeric[int(c)])
-        elif isinstance(c, str) and c in available:
-            picked.append(numeric[available.index(c)])
-        elif isinstance(c, str):
+        if isinstance(c, str) and c not in available:
             raise PointsError(f"Column '{c}' is not numeric." if c in names else f"There is no column '{c}'.", expected)
-        else:
+        if isinstance(c, bool) or not isinstance(c, (str, int, np.integer)):
             raise PointsError(f"columns= entry {c!r} is neither a name nor an index.", expected)
+        if not isinstance(c, str) and not 0 <= c < len(available):
+            raise PointsError(f"Column index {c} is out of range ({len(available)} numeric columns).", expected)
+        picked.append(numeric[available.index(c) if isinstance(c, str) else int(c)])
     if picked[0] == picked[1]:
         raise PointsError(f"columns={columns!r} names the same column twice.", expected)
     return picked[0], picked[1]
 
 
 def _s(n: int) -> str:
-    """Plural ending."""
     return "s" if n != 1 else ""
 
 
-def _check_size(size: int, max_bytes: int) -> None:
-    """Refuse a file over the size limit."""
-    if size > max_bytes:
+def _check_size(size: Any, max_bytes: int) -> None:  # size: None (or any non-int) when unknown
+    if isinstance(size, int) and not isinstance(size, bool) and size > max_bytes:
         got, limit = (
             f"{n / 2**20:.3g} MB" if n >= 2**20 else f"{n / 1024:.3g} KB" if n >= 1024 else f"{n} bytes"
             for n in (size, max_bytes)
         )
-        expected = f"Expected at most {limit}; a few thousand points are plenty, so subsample the data first."
-        raise PointsError(f"The file is too large: {got} (limit {limit}).", expected)
+        raise PointsError(f"The file is too large: {got} (limit {limit}).", "Expected a smaller file: subsample it.")
 
 
 def _check_width(ncols: int) -> None:
-    """Refuse a table too wide to be points."""
     if ncols > _MAX_COLUMNS:
-        raise PointsError(f"The table has {ncols:,} columns; at most {_MAX_COLUMNS:,} are read.", _ACC)
+        raise PointsError(f"The table has {ncols:,} columns; at most {_MAX_COLUMNS:,} are read.")
 
 
 def _read(source: Any, max_bytes: int, filename: str | None) -> tuple[bytes | str, str | None]:
-    """The content (bytes; str from a text file object) and the file's name, refusing oversize before reading."""
     if isinstance(source, str) and ("\n" in source or len(source) > 4096):
-        problem = "A str source is read as a path, but this one looks like the file's content."
-        raise PointsError(problem, "Expected a path; pass content as bytes (text.encode()) or io.StringIO(text).")
+        raise PointsError("This str looks like the file's content, not a path.", "Expected a path, or bytes.")
     if isinstance(source, (bytes, bytearray, memoryview)):
         _check_size(memoryview(source).nbytes, max_bytes)
         return bytes(source), filename and os.path.basename(filename)
@@ -308,12 +263,10 @@ def _read(source: Any, max_bytes: int, filename: str | None) -> tuple[bytes | st
         with fh:
             return _read(fh, max_bytes, filename or path.name)
     if not callable(getattr(source, "read", None)):
-        kind = type(source).__name__
-        raise TypeError(f"source must be a path, bytes or a file object (e.g. st.file_uploader's), not {kind}")
+        raise TypeError(f"source must be a path, bytes or a file object (e.g. an upload), not {type(source).__name__}")
     name, start = filename or (source.name if isinstance(getattr(source, "name", None), str) else None), None
     try:  # from the start, restoring the position; a size the object knows is checked before reading
-        if isinstance(size := getattr(source, "size", None), int) and not isinstance(size, bool):  # UploadedFile
-            _check_size(size, max_bytes)
+        _check_size(getattr(source, "size", None), max_bytes)  # an UploadedFile knows its size
         if getattr(source, "seekable", lambda: False)() and (start := source.tell()) is not None:
             if isinstance(end := source.seek(0, io.SEEK_END), int) and not isinstance(source, io.TextIOBase):
                 _check_size(end, max_bytes)
@@ -333,141 +286,109 @@ def _read(source: Any, max_bytes: int, filename: str | None) -> tuple[bytes | st
 
 
 def _parse(data: bytes | str, name: str | None) -> _Table:
-    """Content -> table: .npy by its magic number, JSON if it looks like (or is named) JSON, else delimited text."""
     ext, table, json_error = os.path.splitext(name or "")[1].lower(), None, None
-    if not data.strip():
-        raise PointsError("The file is empty" + (" (only blank lines)." if data else "."), _ACC)
     if isinstance(data, bytes) and data.startswith(b"\x93NUMPY"):
-        table = _parse_npy(data)
-        table.meta["notes"] += [f"'{name}' holds a .npy array; read it as one."] if ext != ".npy" and name else []
-        return table
+        return _parse_npy(data, [f"'{name}' holds a .npy array; read it as one."] if ext != ".npy" and name else [])
     if isinstance(data, bytes) and (kind := next((k for m, k in _BINARY_MAGIC.items() if data.startswith(m)), None)):
-        raise PointsError(f"This looks like {kind}, not a table of points.", _ACC)
+        raise PointsError(f"This looks like {kind}, not a table of points.")
     try:
         text, encoding = (_plausible(data, "readable"), "utf-8") if isinstance(data, str) else _decode(data)
-    except PointsError:
-        if ext != ".npy":
-            raise
-        raise PointsError(f"'{name}' is not a NumPy .npy file (no \\x93NUMPY header).", _NPY) from None
+    except PointsError as err:  # a file named .npy that is no text either
+        raise (err if ext != ".npy" else PointsError(f"'{name}' is not a NumPy .npy file.", _NPY)) from None
     notes = [f"Decoded the text as {encoding} (it is not UTF-8)."] if encoding != "utf-8" else []
-    if (looks_json := text.lstrip(" \t\r\n")[:1] in ("[", "{")) or ext == ".json":
-        try:
-            table = _parse_json(text)
-        except PointsError as err:  # invalid JSON not dressed as JSON (or not named .json) may be a table
-            if "not valid JSON" not in err.problem or (looks_json and ext == ".json"):
-                raise
-            json_error = err
+    looks_json = text.lstrip(" \t\r\n")[:1] in ("[", "{")
+    try:
+        table = _parse_json(text) if looks_json or ext == ".json" else None
+    except PointsError as err:  # invalid JSON not dressed as JSON (or not named .json) may be a table
+        if "not valid JSON" not in err.problem or (looks_json and ext == ".json"):
+            raise
+        json_error = err
     if table is None:
         try:
             table = _parse_text(text, ext)
         except PointsError as err:
             raise (json_error if json_error and looks_json else err) from None
         if (json_error is None and ext == ".npy") or (json_error and not looks_json):
-            notes.append(
-                f"'{name}' holds delimited text, not {'JSON' if json_error else 'a .npy array'}; read as such."
-            )
+            notes.append(f"'{name}' holds delimited text, not {'JSON' if json_error else 'a .npy array'}.")
     table.meta["notes"][:0] = notes
     return table
 
 
 def _decode(data: bytes) -> tuple[str, str]:
-    """Bytes -> (text, encoding): a UTF-16/32 BOM decides, else UTF-8 if it is, else charset-normalizer's pick."""
     if bom := next((name for mark, name in _BOMS.items() if data.startswith(mark)), None):
         try:
             return _plausible(data.decode(bom), bom.lower()), bom.lower()
         except UnicodeDecodeError:
-            raise PointsError(f"The file starts with a {bom} byte-order mark but is not {bom} text.", _ACC) from None
+            raise PointsError(f"The file starts with a {bom} byte-order mark but is not {bom} text.") from None
     if b"\x00" in data:
         even, odd, half = data[0::2].count(0), data[1::2].count(0), max(1, len(data) // 2)
         if max(even, odd) >= 0.4 * half and min(even, odd) <= 0.05 * half:
-            problem = "The file looks like UTF-16 text without a byte-order mark (every other byte is zero)."
-            raise PointsError(problem, "Expected UTF-8 text, or UTF-16 with a byte-order mark: save as 'CSV UTF-8'.")
-        raise PointsError("The file looks binary (it contains zero bytes).", _ACC)
+            raise PointsError("The file looks like UTF-16 text without a byte-order mark: save it as 'CSV UTF-8'.")
+        raise PointsError("The file looks binary (it contains zero bytes).")
     with contextlib.suppress(UnicodeDecodeError):
         return _plausible(data.decode("utf-8"), "utf-8"), "utf-8"
-    # Numbers say nothing about an encoding: charset-normalizer judges the lines that hold other bytes. A short
-    # header reads equally well in many code pages: then take Windows-1252, what Excel writes.
-    evidence = b"\n".join(line for line in data.splitlines() if not line.isascii())[:65536]
+    evidence = b"\n".join(line for line in data.splitlines() if not line.isascii())[
+        :65536
+    ]  # what tells encodings apart
     if not (matches := list(charset_normalizer.from_bytes(evidence))):
-        raise PointsError("The file is neither UTF-8 nor plausible text in another encoding (binary?).", _ACC)
-    low = min(m.chaos for m in matches)
-    tied = any(m.chaos <= low and "cp1252" in m.could_be_from_charset for m in matches)
-    encoding = "windows-1252" if tied else matches[0].encoding.replace("_", "-")
+        raise PointsError("The file is neither UTF-8 nor plausible text in another encoding (binary?).")
+    tied = any(m.chaos <= min(x.chaos for x in matches) and "cp1252" in m.could_be_from_charset for m in matches)
+    encoding = "windows-1252" if tied else matches[0].encoding.replace("_", "-")  # on a tie, what Excel writes
     return _plausible(data.decode(encoding, errors="replace"), encoding), encoding
 
 
 def _plausible(text: str, encoding: str) -> str:
-    """Refuse text full of control characters (binary that happens to decode); drop a BOM and a DOS EOF."""
-    text = text.removeprefix("\ufeff").rstrip("\x1a")
-    head = text[:65536]  # a sample decides; stray control characters later become non-numeric cells
+    text = text.removeprefix("\ufeff").rstrip("\x1a")  # a BOM, a DOS end-of-file
+    head = text[:65536]  # decides if it is binary that happens to decode; later control characters are just text
     if (bad := len(_CONTROL.findall(head))) > 0.001 * len(head) or "\x00" in text:
-        raise PointsError(f"The file has {bad:,} control characters: it looks binary, not {encoding} text.", _ACC)
+        raise PointsError(f"The file has {bad:,} control characters: it looks binary, not {encoding} text.")
     return text
 
 
-@dataclass
-class _Table:
-    """A file as one frame (every column, numeric ones float64, a row per data row indexed by row number), a code per
-    numeric cell (usable, or why not), ``where(i, j)`` naming a cell for a note, and LoadReport's format fields."""
-
-    shown: pd.DataFrame
-    numeric: list[int]  # the columns worth offering
-    codes: np.ndarray  # (rows, len(numeric)) int8
-    where: Callable[[int, int], str]
-    meta: dict[str, Any]  # format, delimiter, had_header, decimal_comma, notes
-    index_like: list[int]  # numeric columns the default pick skips
-
-
-def _table(cells: pd.DataFrame, numeric: list[int], where: Callable[[int, int], str], **meta: Any) -> _Table:
-    """Read the numeric columns of ``cells`` (text; numbers for .npy). Options in ``meta``: ``raw`` (what the table
-    shows of the other columns), ``too_long`` (rows whose cells are all unusable), and ``index_like``."""
-    raw, too_long, index_like = meta.pop("raw", cells), meta.pop("too_long", None), meta.pop("index_like", [])
-    if meta["format"] == "npy":
-        values = cells.iloc[:, numeric].to_numpy(np.float64)
-        codes = np.where(np.isfinite(values), _OK, _NONFINITE).astype(np.int8)
-    else:
-        values, codes = _classify(cells.iloc[:, numeric], meta.get("decimal_comma", False))
-    if too_long is not None:
-        codes[too_long] = _FIELDS
-    shown = raw.copy()
-    for col, j in enumerate(numeric):
-        shown.isetitem(j, values[:, col])
-    meta = dict(delimiter=None, had_header=False, decimal_comma=False, notes=[]) | meta
-    return _Table(shown, numeric, codes, where, meta, index_like)
+class _Table:  # one frame (numeric columns float64, indexed by row number), a code per numeric cell, where(i, j)
+    def __init__(self, cells: pd.DataFrame, numeric: list[int], where: Any, **meta: Any) -> None:
+        raw, too_long, self.index_like = meta.pop("raw", cells), meta.pop("too_long", None), meta.pop("index_like", [])
+        if meta["format"] == "npy":
+            values = cells.iloc[:, numeric].to_numpy(np.float64)
+            codes = np.where(np.isfinite(values), _OK, _NONFINITE).astype(np.int8)
+        else:
+            values, codes = _classify(cells.iloc[:, numeric], meta.get("decimal_comma", False))
+        if too_long is not None:
+            codes[too_long] = _FIELDS
+        self.shown = raw.assign(**dict(zip(raw.columns[numeric], values.T, strict=True)))  # numeric columns: floats
+        self.numeric, self.codes, self.where = numeric, codes, where
+        self.meta = dict(delimiter=None, had_header=False, decimal_comma=False, notes=[]) | meta
 
 
 def _classify(cells: Any, decimal_comma: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Cell text of any shape (NaN: the row lacks that cell) -> (values, codes); ``pd.to_numeric`` reads them."""
     text = pd.Series(np.asarray(cells, dtype=object).ravel(), dtype=object)
     absent, text = text.isna().to_numpy(), text.fillna("").str.strip()
     values = pd.to_numeric(text.str.replace(",", ".", regex=False) if decimal_comma else text, errors="coerce")
     values, lower = values.to_numpy(dtype=np.float64), text.str.lower()
     codes, inf = np.full(len(text), _TEXT, dtype=np.int8), np.isinf(values)
     codes[lower.isin(_MISSING).to_numpy()] = _EMPTY
-    codes[lower.isin(_NAN).to_numpy() | inf] = _NONFINITE
+    codes[lower.isin(["nan", "+nan", "-nan"]).to_numpy() | inf] = _NONFINITE
     codes[inf & ~lower.str.contains("inf", regex=False).to_numpy()] = _OVERFLOW  # e.g. 1e400
     codes[np.isfinite(values)], codes[absent] = _OK, _FIELDS
     return values.reshape(np.shape(cells)), codes.reshape(np.shape(cells))
 
 
 def _kinds(cells: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per cell: a number read with a decimal point (NaN/inf too); one only a decimal comma makes; written "1.5"."""
+    """Per cell: a number (NaN/inf too, or with a decimal comma); one only a decimal comma makes; written "1.5"."""
     text = pd.Series(np.asarray(cells, dtype=object).ravel(), dtype=object).fillna("").astype(str)
     point, comma = (text.str.contains(c, regex=False).to_numpy().reshape(np.shape(cells)) for c in ".,")
     dot = np.isin(_classify(cells)[1], _NUMBER)
     comma = comma & ~point & np.isin(_classify(cells, decimal_comma=True)[1], (_OK, _OVERFLOW))
-    return dot, comma, dot & point
+    return dot | comma, comma, dot & point
 
 
 def _numeric(codes: np.ndarray) -> list[int]:
-    """Columns where at least half of the sampled cells present are numbers (NaN/inf included)."""
     n_numbers, present = np.isin(codes, _NUMBER).sum(axis=0), (~np.isin(codes, (_EMPTY, _FIELDS))).sum(axis=0)
     return [j for j in range(codes.shape[1]) if n_numbers[j] and 2 * n_numbers[j] >= present[j]]
 
 
 def _split(lines: list[str], delim: str, width: int | None = None) -> tuple[pd.DataFrame, np.ndarray]:
-    """Lines -> (cells, ``width`` columns, NaN where a line has fewer; each line's fields up to its last non-blank
-    one). CSV quoting, with a quote left open ending at the line's end; around whitespace, quotes are text."""
+    """Lines -> (cells, NaN-padded to ``width``; each line's width to its last non-blank field), quotes per line."""
     rows = []
     for line in lines:
         if delim == _WS:
@@ -485,14 +406,10 @@ def _split(lines: list[str], delim: str, width: int | None = None) -> tuple[pd.D
 
 
 def _sniff(sample: list[str], ext: str) -> tuple[str, int, pd.DataFrame, np.ndarray, np.ndarray]:
-    """Best delimiter: the one whose usual row width holds the most numbers per cell (ties: the first in order).
-
-    Returns (delimiter, usual width, the sample's cells, each line's width, each line's count of numbers)."""
     best, scans = None, {}
     for delim in ["\t", ",", ";", "|", _WS] if ext in (".tsv", ".tab") else [",", "\t", ";", "|", _WS]:
         cells, widths = _split(sample, delim)
-        dot, comma, _ = _kinds(cells)
-        scans[delim] = cells, widths, (nums := (dot | comma).sum(axis=1))
+        scans[delim] = cells, widths, (nums := _kinds(cells)[0].sum(axis=1))
         if data_widths := widths[nums >= 2].tolist():
             k = Counter(data_widths).most_common(1)[0][0]
             score = float((nums[widths == k] / k).sum()) / len(sample)
@@ -500,46 +417,32 @@ def _sniff(sample: list[str], ext: str) -> tuple[str, int, pd.DataFrame, np.ndar
                 best = (score, delim, k)
     if best is not None:
         return (best[1], best[2], *scans[best[1]])
-    if (singles := int(np.logical_or(*_kinds(sample)[:2]).sum())) >= max(1, len(sample) // 2):
-        raise PointsError(f"The file has a single column of numbers ({singles:,} rows); a point needs two.", _ACC)
+    if (singles := int(_kinds(sample)[0].sum())) >= max(1, len(sample) // 2):
+        raise PointsError(f"The file has a single column of numbers ({singles:,} rows); a point needs two.")
     if len(sample) == 1:
         cells = max((cells.iloc[0].dropna().tolist() for cells, _, _ in scans.values()), key=len)
-        if len(cells) >= 2 and not np.logical_or(*_kinds(cells)[:2]).any():
+        if len(cells) >= 2 and not _kinds(cells)[0].any():
             shown = ", ".join(c.strip() for c in cells)
-            raise PointsError(
-                f"The file has a header ({shown[:80]}{'...' * (len(shown) > 80)}) but no data rows.", _ACC
-            )
-        raise PointsError(f"The file has a single line ({sample[0][:60]!r}) and no row of two numbers.", _ACC)
+            raise PointsError(f"The file has a header ({shown[:80]}{'...' * (len(shown) > 80)}) but no data rows.")
     if not any(ch.isdigit() for line in sample for ch in line):
-        raise PointsError("The file contains no numbers: it looks like prose, not a table of points.", _ACC)
-    raise PointsError("No row has two numbers side by side (with ',', ';', tab, '|' or spaces between).", _ACC)
+        raise PointsError("The file contains no numbers: it looks like prose, not a table of points.")
+    raise PointsError("No row has two numbers side by side (with ',', ';', tab, '|' or spaces between).")
 
 
 def _parse_text(text: str, ext: str) -> _Table:
-    """Delimited text -> table; comments, preamble, header, delimiter and decimal comma found on a sample."""
-    lines, line_no, comments = [], [], 0
-    for i, line in enumerate(re.split(r"\r\n|\r|\n", text), 1):
-        if (s := line.strip()) and s[0] in "#%":
-            comments += 1
-        elif s:
-            lines.append(line)
-            line_no.append(i)
+    every = pd.Series(re.split(r"\r\n|\r|\n", text))
+    first = every.str.lstrip().str[:1]  # each line's first visible character: none (blank), or # or % (a comment)
+    comment = first.isin(["#", "%"])
+    kept, comments = every[(first != "") & ~comment], int(comment.sum())
+    lines, line_no = kept.tolist(), (kept.index + 1).tolist()
     if not lines:
-        raise PointsError(
-            "The file has only comment lines." if comments else "The file is empty (only blank lines).", _ACC
-        )
+        raise PointsError("The file has only comment lines." if comments else "The file is empty (or blank).")
     delim, k, sampled, widths, nums = _sniff([line[:_WIDE] for line in lines[:_SAMPLE]], ext)
-
-    # The header: the first row before the data with (about) k fields and no numbers; a row exactly as wide as the
-    # data (or one less: R-style row names) is preferred over, e.g., a title line. Earlier rows are a preamble.
-    first_data = int(np.argmax(nums >= 2))
+    first_data = int(np.argmax(nums >= 2))  # the header: a row before it of (about) k fields and no numbers...
     named = [i for i in range(first_data) if widths[i] >= max(2, k - 1) and nums[i] == 0]
-    header = next((i for i in named if widths[i] in (k, k - 1)), named[0] if named else None)
-    if header is not None:
-        start, skipped, ncols = header + 1, header, max(k, int(widths[header]))
-    else:
-        start = skipped = next((i for i in range(first_data) if widths[i] >= 2), first_data)
-        ncols = k
+    header = next((i for i in named if widths[i] in (k, k - 1)), named[0] if named else None)  # ...k (or k-1) wide
+    skipped = header if header is not None else next((i for i in range(first_data) if widths[i] >= 2), first_data)
+    start, ncols = skipped + (header is not None), k if header is None else max(k, int(widths[header]))
     if (n := len(lines) - start) <= 3 and k >= MIN_POINTS:
         over = "over " if any(len(line) > _WIDE for line in lines[start:]) else ""
         problem = f"The file has {n} row{_s(n)} of {over}{k:,} values: it looks transposed (one row per coordinate)."
@@ -553,18 +456,13 @@ def _parse_text(text: str, ext: str) -> _Table:
         names.append(f"{name} (column {j + 1})" if name in names else name)
     notes = [f"Skipped {comments:,} comment line{_s(comments)} (starting with # or %)."] if comments else []
     notes += [f"Skipped {skipped:,} line{_s(skipped)} of text before the table."] if skipped else []
-
-    # Decimal comma: numbers written "1,5" and none written "1.5". Then the numeric and the row-index columns.
     sampled = sampled.iloc[start:].reindex(columns=range(ncols))
-    _, comma, dotted = _kinds(sampled)
+    _, comma, dotted = _kinds(sampled)  # a decimal comma: numbers written "1,5" and none written "1.5"
     decimal_comma = bool(comma.any()) and not dotted.any()
     if comma.any() and dotted.any():
         notes.append("Some numbers use a decimal comma and others a decimal point; cells with a comma were not read.")
     numeric = _numeric(_classify(sampled, decimal_comma)[1])
-    index_like = [j for j in numeric if _INDEX_NAME.fullmatch(names[j])]
-    if header is not None and 0 in numeric and (row_names or (not raw[0].strip() and any(c.strip() for c in raw))):
-        index_like.insert(0, 0)  # a nameless first column under a header (R row names, pandas' index)
-
+    nameless = header is not None and (row_names or (not raw[0].strip() and any(c.strip() for c in raw)))
     cells, widths = _split(data := lines[start:], delim, ncols)
     cells = cells.set_axis(names, axis=1).set_axis(pd.Index(line_no[start:], name="row"))
 
@@ -575,21 +473,19 @@ def _parse_text(text: str, ext: str) -> _Table:
 
     fmt = {",": "csv", "\t": "tsv"}.get(delim, "delimited")
     meta = dict(delimiter=delim, had_header=header is not None, decimal_comma=decimal_comma, notes=notes)
-    return _table(cells, numeric, where, format=fmt, too_long=widths > ncols, index_like=index_like, **meta)
+    return _Table(cells, numeric, where, format=fmt, too_long=widths > ncols, index_like=[0] * nameless, **meta)
 
 
 def _parse_json(text: str) -> _Table:
-    """JSON pairs, records or columns (optionally under one key) -> table; pandas lines up the shapes."""
     try:
         obj = json.loads(text, parse_constant=str)  # NaN, Infinity stay text (read as numbers later): NaN is "absent"
     except RecursionError as exc:
         raise PointsError("The JSON is nested too deeply to read.", _JSON) from exc
     except ValueError as exc:  # JSONDecodeError, or e.g. an integer literal with thousands of digits
-        where = f"{exc.msg} at line {exc.lineno}, column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else exc
-        raise PointsError(f"The file is not valid JSON: {where}.", _JSON) from exc
+        raise PointsError(f"The file is not valid JSON: {exc}.", _JSON) from exc
     notes: list[str] = []
     if isinstance(obj, dict) and len(obj) == 1:
-        (key, inner), *_ = obj.items()
+        [(key, inner)] = obj.items()
         if isinstance(inner, list) and inner and all(isinstance(r, (list, dict)) for r in inner):
             obj, notes = inner, [f"Read the points from the JSON key '{key}'."]
     too_long, row, base = None, "item", 1  # where a row is, for a note: "item 1"... or "index 0"...
@@ -605,8 +501,8 @@ def _parse_json(text: str) -> _Table:
         frame, row, base = pd.DataFrame(cols, dtype=object), "index", 0
     elif not isinstance(obj, list):
         raise PointsError(f"The JSON holds a single {type(obj).__name__}, not a list of points.", _JSON)
-    elif not obj:
-        raise PointsError("The JSON list is empty.", _JSON)
+    elif all(not isinstance(r, (list, dict)) for r in obj):  # [] too
+        raise PointsError(f"The JSON is a flat list of {len(obj):,} values, not a list of points.", _JSON)
     elif all(isinstance(r, list) for r in obj):
         if not (wide := [len(r) for r in obj if len(r) >= 2]):
             raise PointsError("The JSON rows have fewer than two values each.", _JSON)
@@ -617,35 +513,25 @@ def _parse_json(text: str) -> _Table:
     elif all(isinstance(r, dict) for r in obj):
         _check_width(len(keys := list(dict.fromkeys(key for r in obj for key in r))))
         frame = pd.DataFrame(obj, columns=keys, dtype=object)
-    elif all(not isinstance(r, (list, dict)) for r in obj):
-        raise PointsError(f"The JSON is a flat list of {len(obj):,} values, not a list of points.", _JSON)
     else:
         raise PointsError("The JSON list mixes points, objects and single values.", _JSON)
     frame.index = pd.RangeIndex(1, len(frame) + 1, name="row")
-
-    def where(i: int, j: int) -> str:
-        cell = frame.iat[i, j]
-        shown = "missing" if isinstance(cell, float) and math.isnan(cell) else json.dumps(cell, default=str)[:40]
-        return f"{row} {i + base}, '{frame.columns[j]}': {shown}"
-
-    # A value as the text a cell would hold (true, null, lists: not numbers); NaN, a missing key or item, stays.
-    cells = frame.map(lambda v: v if isinstance(v, str) or v != v else json.dumps(v)).astype(object)
+    shown = lambda v: "missing" if v != v else json.dumps(v)[:40]  # noqa: E731 (NaN: a missing key or item)
+    where = lambda i, j: f"{row} {i + base}, '{frame.columns[j]}': {shown(frame.iat[i, j])}"  # noqa: E731
+    cells = frame.map(lambda v: v if isinstance(v, str) or v != v else json.dumps(v)).astype(object)  # true: text
     numeric, meta = _numeric(_classify(cells.iloc[:_SAMPLE])[1]), dict(had_header=too_long is None, notes=notes)
-    return _table(cells, numeric, where, format="json", too_long=too_long, raw=frame, **meta)
+    return _Table(cells, numeric, where, format="json", too_long=too_long, raw=frame, **meta)
 
 
-def _parse_npy(data: bytes) -> _Table:
-    """A .npy array (2-D numeric, or 1-D records) -> table; its header is checked before any data is read."""
+def _parse_npy(data: bytes, notes: list[str]) -> _Table:  # the header is checked before any data is read
     fp = io.BytesIO(data)
-    try:
-        version = np.lib.format.read_magic(fp)
-        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-        shape, _fortran, dtype = read_header(fp)
+    try:  # read_magic first: its version picks the header reader
+        v1 = np.lib.format.read_magic(fp) == (1, 0)
+        shape, _, dtype = (np.lib.format.read_array_header_1_0 if v1 else np.lib.format.read_array_header_2_0)(fp)
     except Exception as exc:  # malformed header: numpy raises ValueError, EOFError, SyntaxError...
         raise PointsError(f"The .npy header is unreadable ({exc}).", _NPY) from exc
     if dtype.hasobject:
-        problem = "The .npy file holds Python objects (dtype=object); they are never loaded (pickle can run code)."
-        raise PointsError(problem, _NPY + " Convert it first, e.g. np.save(path, arr.astype(float)).")
+        raise PointsError("The .npy file holds Python objects (dtype=object), never loaded (unsafe).", _NPY)
     if (need := math.prod(shape) * dtype.itemsize) > (have := len(data) - fp.tell()):
         raise PointsError(f"The .npy file is truncated: its header promises {need:,} bytes, it has {have:,}.", _NPY)
     if dtype.names and len(shape) != 1:
@@ -670,4 +556,4 @@ def _parse_npy(data: bytes) -> _Table:
         frame = pd.DataFrame(arr.astype(np.float64), columns=[f"column {j + 1}" for j in range(k)])
         numeric, where = list(range(k)), lambda i, j: f"row {i}, column {j}: {float(arr[i, j])!r}"
     frame.index = pd.RangeIndex(1, len(frame) + 1, name="row")
-    return _table(frame, numeric, where, format="npy", had_header=bool(names))
+    return _Table(frame, numeric, where, format="npy", had_header=bool(names), notes=notes)
