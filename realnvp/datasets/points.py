@@ -549,7 +549,10 @@ def _parse_npy(data: bytes, notes: list[str]) -> _Table:  # the header is checke
     except Exception as exc:  # a corrupt payload
         raise PointsError(f"The .npy file could not be read ({exc}).", _NPY) from exc
     if names := dtype.names:  # a record array: one record per point, a column per field
-        frame = pd.DataFrame({n: arr[n] if arr[n].ndim == 1 else list(arr[n]) for n in names})
+        try:
+            frame = pd.DataFrame({n: arr[n] if arr[n].ndim == 1 else list(arr[n]) for n in names})
+        except (SystemError, ValueError, UnicodeError) as exc:  # e.g. a text field holding no valid characters
+            raise PointsError(f"The .npy record array holds an unreadable field ({exc}).", _NPY) from exc
         numeric = [j for j, n in enumerate(names) if dtype[n].kind in "iuf" and dtype[n].shape == ()]
         where = lambda i, j: f"record {i}, field '{names[j]}': {float(arr[i][names[j]])!r}"  # noqa: E731
     else:

@@ -449,6 +449,18 @@ def test_oversized_npy_header_is_refused_without_allocating() -> None:
         load_points(buf.getvalue())
 
 
+def test_npy_record_with_corrupt_text_field_is_refused_with_a_message() -> None:
+    records = np.zeros(20, dtype=[("x", "f8"), ("y", "f8"), ("name", "U4")])
+    records["x"], records["y"] = np.arange(20), np.arange(20) ** 2
+    buf = io.BytesIO()
+    np.save(buf, records)
+    data = bytearray(buf.getvalue())
+    start = len(data) - records.nbytes + 3 * records.dtype.itemsize + 16  # record 3's text field
+    data[start : start + 4] = b"\xff\xff\xff\xff"  # no such character: numpy cannot make a str of it
+    with pytest.raises(PointsError, match="unreadable field"):
+        load_points(bytes(data), filename="points.npy")
+
+
 def test_summary_text() -> None:
     _, report = load_points(CORPUS / "good" / "non_numeric_rows.csv")
     text = report.summary()
