@@ -18,7 +18,7 @@ from pathlib import Path
 import streamlit as st
 
 from playground.components.live_chart import live_chart
-from playground.components.transport import transport_row
+from playground.components.transport import notice_slot, transport_row
 from playground.plots.images import bpd_spec, image_grid
 from playground.serving.runtime import session_id, training_slots
 from playground.state import ImageLiveState
@@ -102,8 +102,9 @@ class ImageLiveView:
     def transport(self) -> None:
         s = self.state
         transport_row("img-live-", s.playing, self._on_play, s.stop_training, self._on_step, self._on_reset)
-        if s.notice:
-            st.info(s.notice)
+        with notice_slot():
+            if s.notice:
+                st.info(s.notice)
 
     def live(self) -> None:
         self._was_playing = self.state.playing
@@ -137,12 +138,13 @@ class ImageLiveView:
         rate = s.steps_per_second()
         m[3].metric("Steps / s", "—" if rate is None or not s.playing else f"{rate:.1f}")
         m[4].metric("Training time", f"{seconds:.0f} s")
-        if s.playing and s.queue_position > 0:
-            st.info(
-                f"Waiting for a free training slot ({s.queue_position - 1} ahead of you); the server trains its "
-                "visitors' models in turns.",
-                icon=":material/hourglass_top:",
-            )
+        with notice_slot():
+            if s.playing and s.queue_position > 0:
+                st.info(
+                    f"Waiting for a free training slot ({s.queue_position - 1} ahead of you); the server trains its "
+                    "visitors' models in turns.",
+                    icon=":material/hourglass_top:",
+                )
         left, right = st.columns([2, 3])
         with left.container(key="img-live-samples"):
             n = display.samples.shape[0]

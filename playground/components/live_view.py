@@ -17,7 +17,7 @@ import streamlit as st
 import torch
 
 from playground.components.live_chart import live_chart
-from playground.components.transport import transport_row
+from playground.components.transport import notice_slot, transport_row
 from playground.plots import live as plots
 from playground.serving.runtime import current_device, session_id, training_pool, training_slots
 from playground.settings import CHOICES, LIMITS, PRESETS, Settings
@@ -246,8 +246,9 @@ class LiveView:
     def transport(self) -> None:
         state = self.state
         transport_row(self.prefix, state.playing, self.on_play, self.stop_training, self.on_step, self.on_reset)
-        if state.notice:
-            st.info(state.notice)
+        with notice_slot():
+            if state.notice:
+                st.info(state.notice)
 
     def live(self) -> None:
         """The part that refreshes while training (a timed fragment; nothing is scheduled while paused)."""
@@ -338,14 +339,15 @@ class LiveView:
         )
         rate = state.steps_per_second()
         m[3].metric("Steps / s", "—" if rate is None or not state.playing else f"{rate:,.0f}")
-        if state.playing and state.queue_position > 0:
-            st.info(
-                f"Waiting for a free training slot ({state.queue_position - 1} ahead of you). The server shares its "
-                "CPU between visitors in turns; this resolves by itself.",
-                icon=":material/hourglass_top:",
-            )
-        if event:
-            st.warning(event, icon=":material/warning:")
+        with notice_slot():
+            if state.playing and state.queue_position > 0:
+                st.info(
+                    f"Waiting for a free training slot ({state.queue_position - 1} ahead of you). The server shares "
+                    "its CPU between visitors in turns; this resolves by itself.",
+                    icon=":material/hourglass_top:",
+                )
+            if event:
+                st.warning(event, icon=":material/warning:")
         if stale:  # plain figure dicts: building them costs well under a millisecond
             state.figures = {
                 "density": plots.density_spec(

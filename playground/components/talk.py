@@ -140,11 +140,11 @@ def follower_view(broadcast_id: str) -> None:
             st.metric("Step", f"{b.step:,}")
         for column, (label, value) in zip(m[1:], b.metrics.items(), strict=True):
             column.metric(label, value)
+        left, right = st.columns(2)  # before the first chart too: the same place holds the same kind of element
         if not b.figures:
-            st.info("Waiting for the speaker's first chart…")
+            left.info("Waiting for the speaker's first chart…")
             return
         texts, heights = b.figure_json()  # serialised once per publication, shared by every follower
-        left, right = st.columns(2)
         with left:
             live_chart(texts["density"], key="follow-density", height=heights["density"])
         with right:

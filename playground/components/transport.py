@@ -10,7 +10,18 @@ from collections.abc import Callable
 
 import streamlit as st
 
-__all__ = ["transport_row"]
+__all__ = ["notice_slot", "transport_row"]
+
+
+def notice_slot():
+    """A container drawn on every run where notices may appear; use it as ``with notice_slot(): if ...: st.info(...)``.
+
+    A notice that comes or goes inside it never moves what follows it. Streamlit addresses each element by its
+    position, and a timed fragment's late updates can arrive after the page's layout changed: with a bare
+    conditional ``st.info`` before a row of charts, an update meant for the charts could land on the notice, and
+    Streamlit's frontend blanked the whole page ("'setIn' cannot be called on an ElementNode", seen in a busy room).
+    """
+    return st.container()
 
 
 def transport_row(

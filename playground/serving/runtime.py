@@ -157,8 +157,9 @@ def restart_notice() -> None:
         if previous and previous != SERVER_BOOT_ID:
             st.session_state["restart-notice-until"] = time.monotonic() + RESTART_NOTICE_SECONDS
         remember_server(SERVER_COOKIE, SERVER_BOOT_ID)
-    if time.monotonic() < st.session_state.get("restart-notice-until", 0.0):
-        st.info(RESTART_NOTICE, icon=":material/restart_alt:")
+    with st.container():  # always drawn: the notice leaving after its seconds must not move the page under it
+        if time.monotonic() < st.session_state.get("restart-notice-until", 0.0):
+            st.info(RESTART_NOTICE, icon=":material/restart_alt:")
 
 
 def run_page_safely(page) -> None:

@@ -160,3 +160,32 @@ def test_every_page_file_is_named_like_its_url():
     assert len(pages) >= 5
     for script, _title, _icon, url in pages[1:]:
         assert Path(script).stem == url, (script, url)
+
+
+def tree_shape(node, path=()) -> dict[tuple, str]:
+    """Every position in the page, and whether a block (container, columns) or an element sits there."""
+    from streamlit.testing.v1.element_tree import Block
+
+    out = {path: "block" if isinstance(node, Block) else "element"}
+    for index, child in getattr(node, "children", {}).items():
+        out.update(tree_shape(child, (*path, index)))
+    return out
+
+
+def test_notices_coming_and_going_never_move_the_live_charts():
+    # Streamlit addresses elements by position; a timed fragment's late update for a position that now holds a
+    # different kind of node made the frontend blank the page ("'setIn' cannot be called on an ElementNode").
+    at = fresh_app()
+    quiet = tree_shape(at.main)
+    state = at.session_state["playground"]
+    state.notice = "Model reset."
+    state.trainer.history.events.append("The loss blew up at step 3; the guard restored step 0.")
+    at.run()
+    assert not at.exception
+    noisy = tree_shape(at.main)
+    assert any(e.value == "Model reset." for e in at.info), "the notice was not shown"
+    assert len(at.warning) >= 1, "the event was not shown"
+    moved = {p: (kind, noisy.get(p)) for p, kind in quiet.items() if kind == "block" and noisy.get(p) != "block"}
+    assert not moved, f"blocks that became elements or vanished when notices appeared: {moved}"
+    charts = [p for p, kind in noisy.items() if kind == "element"]
+    assert len(charts) == len([p for p, kind in quiet.items() if kind == "element"]) + 2  # just the two notices
