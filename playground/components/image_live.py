@@ -18,7 +18,7 @@ from pathlib import Path
 import streamlit as st
 
 from playground.components.live_chart import live_chart
-from playground.components.transport import notice_slot, transport_row
+from playground.components.transport import notice_slot, queue_notice, transport_row
 from playground.plots.images import bpd_spec, image_grid
 from playground.serving.runtime import session_id, training_slots
 from playground.state import ImageLiveState
@@ -139,12 +139,7 @@ class ImageLiveView:
         m[3].metric("Steps / s", "—" if rate is None or not s.playing else f"{rate:.1f}")
         m[4].metric("Training time", f"{seconds:.0f} s")
         with notice_slot():
-            if s.playing and s.queue_position > 0:
-                st.info(
-                    f"Waiting for a free training slot ({s.queue_position - 1} ahead of you); the server trains its "
-                    "visitors' models in turns.",
-                    icon=":material/hourglass_top:",
-                )
+            queue_notice(s.playing, s.queue_position)
         left, right = st.columns([2, 3])
         with left.container(key="img-live-samples"):
             n = display.samples.shape[0]

@@ -17,7 +17,7 @@ import streamlit as st
 import torch
 
 from playground.components.live_chart import live_chart
-from playground.components.transport import notice_slot, transport_row
+from playground.components.transport import notice_slot, queue_notice, transport_row
 from playground.plots import live as plots
 from playground.serving.runtime import current_device, session_id, training_pool, training_slots
 from playground.settings import CHOICES, LIMITS, PRESETS, Settings
@@ -340,12 +340,7 @@ class LiveView:
         rate = state.steps_per_second()
         m[3].metric("Steps / s", "—" if rate is None or not state.playing else f"{rate:,.0f}")
         with notice_slot():
-            if state.playing and state.queue_position > 0:
-                st.info(
-                    f"Waiting for a free training slot ({state.queue_position - 1} ahead of you). The server shares "
-                    "its CPU between visitors in turns; this resolves by itself.",
-                    icon=":material/hourglass_top:",
-                )
+            queue_notice(state.playing, state.queue_position)
             if event:
                 st.warning(event, icon=":material/warning:")
         if stale:  # plain figure dicts: building them costs well under a millisecond

@@ -15,7 +15,7 @@ from dataclasses import replace
 import streamlit as st
 
 from playground.components.live_chart import live_chart
-from playground.components.transport import notice_slot, transport_row
+from playground.components.transport import notice_slot, queue_notice, transport_row
 from playground.plots import race as plots
 from playground.serving.race import STEP_BUTTON_STEPS, RaceState
 from playground.serving.runtime import current_device, session_id, training_slots
@@ -211,12 +211,7 @@ class RaceView:
             display = state.current_display()
             entropy = race.entropy
         with notice_slot():
-            if state.playing and state.queue_position > 0:
-                st.info(
-                    f"Waiting for a free training slot ({state.queue_position - 1} ahead of you): the server shares "
-                    "its CPU between visitors in turns.",
-                    icon=":material/hourglass_top:",
-                )
+            queue_notice(state.playing, state.queue_position)
         columns = st.columns(len(results))
         titles = []
         for i, (column, r) in enumerate(zip(columns, results, strict=True)):

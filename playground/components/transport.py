@@ -10,7 +10,17 @@ from collections.abc import Callable
 
 import streamlit as st
 
-__all__ = ["notice_slot", "transport_row"]
+__all__ = ["notice_slot", "queue_notice", "transport_row"]
+
+
+def queue_notice(playing: bool, queue_position: int) -> None:
+    """The room's notice for a playing session that waits for a training slot (position 0: training now)."""
+    if playing and queue_position > 0:
+        st.info(
+            f"Waiting for a free training slot ({queue_position - 1} ahead of you). The server shares its CPU "
+            "between visitors in turns; this resolves by itself.",
+            icon=":material/hourglass_top:",
+        )
 
 
 def notice_slot():

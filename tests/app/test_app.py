@@ -187,5 +187,5 @@ def test_notices_coming_and_going_never_move_the_live_charts():
     assert len(at.warning) >= 1, "the event was not shown"
     moved = {p: (kind, noisy.get(p)) for p, kind in quiet.items() if kind == "block" and noisy.get(p) != "block"}
     assert not moved, f"blocks that became elements or vanished when notices appeared: {moved}"
-    charts = [p for p, kind in noisy.items() if kind == "element"]
-    assert len(charts) == len([p for p, kind in quiet.items() if kind == "element"]) + 2  # just the two notices
+    elements = [p for p, kind in noisy.items() if kind == "element"]
+    assert len(elements) == len([p for p, kind in quiet.items() if kind == "element"]) + 2  # just the two notices
