@@ -38,7 +38,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from tests.browser.harness import ARTIFACTS, COUNT_REDRAWS, chromium, number_in, streamlit_server, wait_ready
+from tests.browser.harness import ARTIFACTS, COUNT_REDRAWS, chromiums, number_in, streamlit_server, wait_ready
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -60,6 +60,45 @@ def rss_of_tree(pid: int) -> int:
         except OSError:
             pass
     return total
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_by_group() -> dict[str, float]:
+    """CPU seconds (user + system) used so far by every process on the machine, grouped by what it is: the
+    Streamlit server(s), training workers, Chromium (renderers, GPU/compositor, the rest), this benchmark, other."""
+    groups: dict[str, float] = collections.defaultdict(float)
+    me = os.getpid()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            stat = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:
+            continue
+        seconds = (int(stat[11]) + int(stat[12])) / CLOCK_TICKS  # utime, stime
+        if b"chromium" in cmdline or b"chrome" in cmdline:
+            kind = b"--type=renderer" in cmdline and "renderer" or b"--type=gpu" in cmdline and "gpu" or "rest"
+            group = f"chromium {kind}"
+        elif b"playground.serving.workers" in cmdline:
+            group = "training workers"
+        elif b"streamlit" in cmdline:
+            group = "streamlit server"
+        elif int(proc.name) == me:
+            group = "benchmark (clients)"
+        elif b"nginx" in cmdline:
+            group = "nginx"
+        else:
+            group = "other"
+        groups[group] += seconds
+    return dict(groups)
+
+
+def cpu_used(before: dict[str, float], after: dict[str, float], seconds: float) -> dict[str, float]:
+    """Cores each group kept busy on average between two :func:`cpu_by_group` readings (gone processes drop out)."""
+    return {k: round(max(0.0, after[k] - before.get(k, 0.0)) / seconds, 2) for k in sorted(after)}
 
 
 class WsSession:
@@ -482,6 +521,13 @@ def main() -> int:
     )
     parser.add_argument("--no-late-visitor", action="store_true")
     parser.add_argument(
+        "--room-nice",
+        type=int,
+        default=0,
+        help="browser mode: run the room's Chromium at this nice (19: the visitors' browsers would be on their own "
+        "machines, so they get only the CPU the server leaves); the late visitor's stays at 0",
+    )
+    parser.add_argument(
         "--balanced", action="store_true", help="behind the proxy: sessions split evenly (not by the cookie's luck)"
     )
     args = parser.parse_args()
@@ -503,9 +549,12 @@ def main() -> int:
         "cores": cores,
         "load_average_at_start": os.getloadavg(),
         "quality": {"min_steps_per_s": args.min_steps, "min_refreshes_per_s": args.min_refreshes},
+        "room_browsers_nice": args.room_nice if args.client == "browser" else None,
         "training_processes": env.get("REALNVP_TRAINING_PROCESSES", os.environ.get("REALNVP_TRAINING_PROCESSES")),
     }
-    with serving(replicas, env) as (url, deployment, pids), chromium() as browser:
+    nices = (0, args.room_nice) if args.client == "browser" and args.room_nice else (0,)
+    with serving(replicas, env) as (url, deployment, pids), chromiums(*nices) as browsers:
+        browser, room_browser = browsers[0], browsers[-1]
 
         def watch_memory():
             while not stop.is_set():
@@ -553,6 +602,7 @@ def main() -> int:
                 box["clients"] = run_ws_room(url, sessions, seconds, room_cookies, start_at)
 
             thread = threading.Thread(target=room)
+            cpu_before = cpu_by_group()
             thread.start()
             killed = None
             if deployment is not None and args.kill_after is not None:
@@ -575,6 +625,7 @@ def main() -> int:
                 box["late"] = late_visit(browser, url)  # Playwright's sync API stays on this thread
                 probe.join()
             thread.join()
+            report["cores_busy_by_group"] = cpu_used(cpu_before, cpu_by_group(), time.monotonic() - start_at + 5.0)
             if killed is not None:
                 timer.join()
             clients = box["clients"]
@@ -608,14 +659,15 @@ def main() -> int:
                     "others_advancing_after": sum(c.step > steps_at(c, t) for c in kept),
                 }
         else:
-            report.update(browser_room(browser, url, sessions, seconds, args))
+            report.update(browser_room(room_browser, browser, url, sessions, seconds, args))
             stop.set()
         report["server_peak_rss_mb"] = peak_rss[0] / 2**20
     return print_report(report, seconds)
 
 
-def browser_room(browser, url: str, sessions: int, seconds: float, args) -> dict:
-    """The room as real Chromium contexts (heavier on this machine than the server itself)."""
+def browser_room(browser, late_browser, url: str, sessions: int, seconds: float, args) -> dict:
+    """The room as real Chromium contexts (heavier on this machine than the server itself); the late visitor comes
+    in ``late_browser`` (the same one, or one at normal priority when the room's runs at ``--room-nice``)."""
     pages, errors = [], []
     for i in range(sessions):
         page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
@@ -629,13 +681,15 @@ def browser_room(browser, url: str, sessions: int, seconds: float, args) -> dict
         page.evaluate(COUNT_REDRAWS)
         page.locator(".st-key-play button").click()
     t0 = time.perf_counter()
+    cpu_before = cpu_by_group()
     late = None
     while time.perf_counter() - t0 < seconds:
         if late is None and time.perf_counter() - t0 >= args.late_after:
-            late = late_visit(browser, url)
+            late = late_visit(late_browser, url)
             if "error" in late:
                 errors.append(late["error"])
         time.sleep(1.0)
+    cpu = cpu_used(cpu_before, cpu_by_group(), time.perf_counter() - t0)
     rows = []
     for i, page in enumerate(pages):
         steps = number_in(page, "step-count") or 0
@@ -663,7 +717,7 @@ def browser_room(browser, url: str, sessions: int, seconds: float, args) -> dict
         else:  # it stopped by itself (an error, or abandoned): say so instead of failing the whole report
             errors.append(f"session {i}: not playing at the end (no Pause button)")
             page.screenshot(path=str(ARTIFACTS / f"load-browser-session-{i}-end.png"), full_page=True)
-    out = {"client": "browser", "rows": rows, "errors": errors}
+    out = {"client": "browser", "rows": rows, "errors": errors, "cores_busy_by_group": cpu}
     if late:
         out.update(late_visitor_first_chart_s=late.get("s"), late_visitor_milestones_s=late.get("milestones"))
     return out
@@ -715,6 +769,10 @@ def print_report(report: dict, seconds: float) -> int:
                 f"a late light client's first script run (server only): {report['late_light_client_first_run_s']:.2f} s"
             )
     print(f"server peak RSS: {report['server_peak_rss_mb']:.0f} MB (all replicas)")
+    if report.get("room_browsers_nice"):
+        print(f"the room's Chromium ran at nice {report['room_browsers_nice']}; the late visitor's at 0")
+    if "cores_busy_by_group" in report:
+        print("cores kept busy during the room, by process group:", report["cores_busy_by_group"])
     if "split" in report:
         print("sessions per replica:", report["split"])
     if "kill" in report:

@@ -33,25 +33,32 @@ _CSS = ".realnvp-live-chart { width: 100%; contain: layout paint; } .realnvp-pre
 _JS = """
 const CONFIG = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ['lasso2d', 'select2d'] };
 
-function loadStreamlitPlotly(moduleName) {
-  // Streamlit's frontend ships plotly.js in a lazily loaded chunk that sets window.Plotly; load it if no
-  // st.plotly_chart has done so yet. Resolve the chunk next to Streamlit's own main script.
-  if (window.Plotly || !moduleName) return;
-  const main = document.querySelector('script[src*="static/js/index."]');
-  const url = new URL(moduleName, main ? main.src : new URL('static/js/', document.baseURI));
-  import(url.href).catch((err) => console.error('could not load plotly.js', err));
-}
-
-function whenPlotlyReady(timeoutMs) {
-  return new Promise((resolve) => {
-    const start = performance.now();
-    const poll = () => {
-      if (window.Plotly && window.Plotly.react) return resolve(window.Plotly);
-      if (performance.now() - start > timeoutMs) return resolve(null);
-      setTimeout(poll, 50);
-    };
-    poll();
-  });
+function loadStreamlitPlotly(moduleName, delayMs) {
+  // Streamlit's frontend ships plotly.js in a lazily loaded chunk that sets window.Plotly; load it (once per page,
+  // shared by every chart and the preloader) if no st.plotly_chart has done so yet. Resolve the chunk next to
+  // Streamlit's own main script. Evaluating its 4.7 MB holds the browser's main thread for 0.3-1.5 s, so it starts
+  // only after the page has painted (the charts' previews first): ``delayMs`` later, or at once if a chart asks.
+  // Resolves to window.Plotly, or to null if the chunk could not be loaded (the caller then falls back).
+  const ready = () => window.Plotly && window.Plotly.react;
+  if (ready()) return Promise.resolve(window.Plotly);
+  const box = window.__realnvpPlotly || (window.__realnvpPlotly = {});
+  if (!box.promise) {
+    box.promise = new Promise((resolve) => { box.start = resolve; }).then(() => {
+      if (ready() || !moduleName) return null;
+      const main = document.querySelector('script[src*="static/js/index."]');
+      const url = new URL(moduleName, main ? main.src : new URL('static/js/', document.baseURI));
+      return import(url.href);
+    }).then(() => new Promise((resolve) => {
+      // the chunk sets window.Plotly while it is evaluated; allow a moment for it (or for Streamlit's own load)
+      const start = performance.now();
+      const poll = () => (ready() ? resolve(window.Plotly)
+        : performance.now() - start > 5000 ? resolve(null) : setTimeout(poll, 50));
+      poll();
+    }), (err) => { console.error('could not load plotly.js', err); return null; });
+  }
+  // after the next paint: a frame, then a task (or later, for the preloader)
+  requestAnimationFrame(() => setTimeout(() => box.start(), delayMs || 0));
+  return box.promise;
 }
 
 // A preview drawn on a canvas from the same figure JSON while plotly.js (4.7 MB) is still loading: a late visitor
@@ -79,9 +86,35 @@ function niceTicks(lo, hi) {
   return { ticks, digits: Math.max(0, -Math.floor(Math.log10(step))) };
 }
 
+// A title wider than its chart (a phone, a narrow column) is shrunk, down to 12 px, and then broken into lines at
+// spaces with the top margin grown to hold them: Plotly itself never wraps a title and cuts it off at the edge.
+function fitTitle(layout, width) {
+  const title = layout.title;
+  if (!title || typeof title.text !== 'string' || !width) return;
+  const family = (layout.font && layout.font.family) || 'sans-serif';
+  const ctx = fitTitle.ctx || (fitTitle.ctx = document.createElement('canvas').getContext('2d'));
+  const measure = (text, size) => { ctx.font = `${size}px ${family}`; return ctx.measureText(text).width; };
+  const room = width * (1 - (title.x ?? 0.02)) - 12;
+  let size = (title.font && title.font.size) || 18;
+  while (size > 12 && measure(title.text, size) > room) size -= 1;
+  title.font = Object.assign({}, title.font, { size });
+  if (measure(title.text, size) <= room || title.text.includes('<')) return;
+  const lines = [];
+  let line = '';
+  for (const word of title.text.split(' ')) {
+    const longer = line ? `${line} ${word}` : word;
+    if (line && measure(longer, size) > room) { lines.push(line); line = word; } else line = longer;
+  }
+  lines.push(line);
+  title.text = lines.join('<br>');
+  layout.margin = Object.assign({ t: 56 }, layout.margin);
+  layout.margin.t += Math.ceil((lines.length - 1) * size * 1.25);
+}
+
 function drawPreview(gd, figure, height) {
   const traces = figure.data || [], layout = figure.layout || {};
   const W = gd.clientWidth || 600, H = height;
+  fitTitle(layout, W);
   const m = Object.assign({ l: 80, r: 80, t: 100, b: 80 }, layout.margin || {});
   let canvas = gd.querySelector('canvas.realnvp-preview');
   if (!canvas) {
@@ -169,8 +202,10 @@ function drawPreview(gd, figure, height) {
   const title = layout.title && (layout.title.text ?? layout.title);
   if (typeof title === 'string') {
     ctx.textAlign = 'left'; ctx.textBaseline = 'middle'; ctx.fillStyle = '#222';
-    ctx.font = `${(layout.title.font && layout.title.font.size) || 18}px ${font}`;
-    ctx.fillText(title.replace(/<[^>]*>/g, ''), (layout.title.x ?? 0.02) * W, m.t / 2);
+    const size = (layout.title.font && layout.title.font.size) || 18, lines = title.split('<br>');
+    ctx.font = `${size}px ${font}`;
+    lines.forEach((text, i) => ctx.fillText(text.replace(/<[^>]*>/g, ''), (layout.title.x ?? 0.02) * W,
+      m.t / 2 + (i - (lines.length - 1) / 2) * size * 1.25));
   }
 }
 
@@ -191,15 +226,15 @@ export default function (component) {
   }
   if (gd.__pending && !gd.__busy) {
     gd.__busy = true;
-    loadStreamlitPlotly(data.plotlyModule);
     (async () => {
-      const Plotly = await whenPlotlyReady(8000);
+      const Plotly = await loadStreamlitPlotly(data.plotlyModule);
       if (!Plotly) { gd.__busy = false; setStateValue('missing', true); return; }
       const preview = gd.querySelector('canvas.realnvp-preview');
       if (preview) preview.remove();
       while (gd.__pending) {
         const figure = JSON.parse(gd.__pending);
         gd.__pending = null;
+        fitTitle(figure.layout || (figure.layout = {}), gd.clientWidth);
         // Hand Plotly the previous trace object for every trace that did not change (the data points, the
         // entropy floor): Plotly.react compares arrays by identity and then skips recomputing that trace.
         const previous = gd.__traces || [];
@@ -243,8 +278,8 @@ _component = st.components.v2.component("realnvp_live_chart", html=_HTML, css=_C
 _PRELOAD_KEY = "realnvp-plotly-preload"
 _PRELOAD_CSS = f".st-key-{_PRELOAD_KEY} {{ display: none; }}"
 _PRELOAD_JS = (
-    _JS.split("function whenPlotlyReady")[0]
-    + "export default function (component) { loadStreamlitPlotly(component.data.plotlyModule); }\n"
+    _JS.split("// A preview drawn on a canvas")[0]
+    + "export default function (component) { loadStreamlitPlotly(component.data.plotlyModule, 1500); }\n"
 )
 _preloader = st.components.v2.component(
     "realnvp_plotly_preload", html="<span></span>", css=_PRELOAD_CSS, js=_PRELOAD_JS, isolate_styles=False

@@ -139,14 +139,32 @@ def streamlit_server(script: str = "app.py", extra_args: tuple[str, ...] = ()):
 
 @contextlib.contextmanager
 def chromium():
+    with chromiums(0) as (browser,):
+        yield browser
+
+
+@contextlib.contextmanager
+def chromiums(*nice: int):
+    """One Chromium per entry of ``nice``, each running at that scheduling priority (0: as this process; 19: only
+    what nothing else wants, e.g. a benchmark's room of browsers that would be on the visitors' own machines)."""
+    import tempfile
+
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with tempfile.TemporaryDirectory(prefix="realnvp-chromium-") as folder, sync_playwright() as p:
+        browsers = []
         try:
-            yield browser
+            for n in nice:
+                executable = CHROMIUM
+                if n:
+                    executable = str(Path(folder) / f"chromium-nice-{n}")
+                    Path(executable).write_text(f'#!/bin/sh\nexec nice -n {int(n)} {CHROMIUM} "$@"\n')
+                    os.chmod(executable, 0o755)
+                browsers.append(p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS))
+            yield browsers
         finally:
-            browser.close()
+            for browser in browsers:
+                browser.close()
 
 
 def wait_ready(page, timeout: float = 60.0) -> None:

@@ -38,6 +38,15 @@ def press(page, key: str) -> None:
     page.keyboard.press(key)
 
 
+# For each live chart: how many pixels its title reaches past the chart's right edge (<= 0: it fits).
+TITLE_OVERFLOW = """
+() => Object.fromEntries([...document.querySelectorAll('.realnvp-live-chart')].map((gd, i) => {
+  const title = gd.querySelector('.gtitle');
+  return [i, title ? Math.round(title.getBoundingClientRect().right - gd.getBoundingClientRect().right) : 999];
+}))
+"""
+
+
 def test_keyboard_scenes_and_a_follower_in_the_presenter_view():
     require_browser()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -71,6 +80,11 @@ def test_keyboard_scenes_and_a_follower_in_the_presenter_view():
         assert wait_for(lambda: (number_in(follower, "follow-step-count") or 0) > first, timeout=30)
         report["follower_steps"] = [first, number_in(follower, "follow-step-count")]
         assert follower.locator(".st-key-play, .st-key-pause, .st-key-reset").count() == 0  # read-only
+        # every chart's title fits the phone's width (Plotly cuts a long title off at the chart's edge)
+        assert wait_for(lambda: follower.locator(".realnvp-live-chart .gtitle").count() >= 3, timeout=60)
+        overflow = follower.evaluate(TITLE_OVERFLOW)
+        assert overflow and all(px <= 1 for px in overflow.values()), f"titles cut off on a phone (px): {overflow}"
+        report["follower_title_overflow_px"] = overflow
         speaker.screenshot(path=str(ARTIFACTS / "talk-1920x1080-playing.png"))
         follower.screenshot(path=str(ARTIFACTS / "talk-follower-phone.png"), full_page=True)
 
