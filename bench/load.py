@@ -243,6 +243,38 @@ LATE_VISITOR_MILESTONES = (
 )
 
 
+# Installed before the page's own scripts: the moment each milestone's element first appears in the DOM and the
+# animation frame that paints it, in seconds after navigation started, taken in the page itself. (Playwright's own
+# wait_for_selector polls from outside and is answered late whenever the page's main thread is busy, e.g. evaluating
+# plotly.js just after it painted the first numbers.) Long tasks (> 50 ms of main thread) are kept too.
+MILESTONE_OBSERVER = """
+(() => {
+  const wanted = %s;
+  const seen = window.__milestones = {};
+  const longTasks = window.__longTasks = [];
+  try {
+    new PerformanceObserver((list) => list.getEntries().forEach((e) => longTasks.push([e.startTime, e.duration])))
+      .observe({ type: 'longtask', buffered: true });
+  } catch (err) { /* no long-task timing in this browser */ }
+  const check = () => {
+    for (const [name, selector] of wanted) {
+      if (seen[name] || !document.querySelector(selector)) continue;
+      const inDom = performance.now();
+      seen[name] = { dom: inDom / 1000 };
+      requestAnimationFrame(() => { seen[name].painted = performance.now() / 1000; });
+    }
+  };
+  new MutationObserver(check).observe(document, { childList: true, subtree: true });
+})();
+"""
+LONG_TASKS_BEFORE = """
+(t) => {
+  const tasks = (window.__longTasks || []).filter(([start]) => start / 1000 < t);
+  return [tasks.length, Math.round(tasks.reduce((a, [, d]) => a + d, 0)) / 1000,
+          Math.round(Math.max(0, ...tasks.map(([, d]) => d))) / 1000];
+}
+"""
+
 PLOTLY_FETCH_TIMING = """
 () => performance.getEntriesByType('resource').filter((e) => e.name.includes('PlotlyChart'))
   .map((e) => [Math.round(e.startTime) / 1000, Math.round(e.responseEnd) / 1000])[0] || null
@@ -441,9 +473,38 @@ def serving(replicas: int, env: dict[str, str]):
                 (ARTIFACTS / "load-nginx.log").write_text((Path(folder) / "nginx.log").read_text())
 
 
+def parse_cpus(text: str) -> set[int]:
+    """A taskset-style CPU list ("0", "0,2", "0-3") as a set."""
+    cpus: set[int] = set()
+    for part in text.split(","):
+        low, _, high = part.partition("-")
+        cpus.update(range(int(low), int(high or low) + 1))
+    return cpus
+
+
+STEP_LOG = ARTIFACTS / "load-steps.jsonl"  # the server(s) append every training chunk's step here (REALNVP_STEP_LOG)
+
+
+def server_steps(since: float, until: float, log: Path = STEP_LOG) -> dict[str, int]:
+    """Steps each session trained between two wall-clock times, as the server(s) logged them: the truth, where a
+    browser starved of CPU shows a step count from seconds ago."""
+    at_start: dict[str, int] = {}
+    at_end: dict[str, int] = {}
+    with contextlib.suppress(OSError), open(log) as lines:
+        for line in lines:
+            with contextlib.suppress(ValueError, KeyError):
+                entry = json.loads(line)
+                if entry["t"] <= since:
+                    at_start[entry["slot"]] = entry["step"]
+                if entry["t"] <= until:
+                    at_end[entry["slot"]] = entry["step"]
+    return {slot: step - at_start.get(slot, 0) for slot, step in at_end.items() if step > at_start.get(slot, 0)}
+
+
 def late_visit(browser, url: str) -> dict:
     """A real Chromium page's first visit: seconds to each milestone, or an error."""
     page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    page.add_init_script(MILESTONE_OBSERVER % json.dumps([list(m) for m in LATE_VISITOR_MILESTONES]))
     start = time.perf_counter()
     out: dict = {}
     milestones: dict = {}
@@ -460,10 +521,17 @@ def late_visit(browser, url: str) -> dict:
     try:
         response = page.goto(url, timeout=60_000)
         out["replica"] = response.headers.get("x-replica") if response else None
+        polled = {}
         for name, selector in LATE_VISITOR_MILESTONES:
             page.wait_for_selector(selector, timeout=60_000)
-            milestones[name] = round(time.perf_counter() - start, 2)
-        out["s"] = time.perf_counter() - start
+            polled[name] = round(time.perf_counter() - start, 2)
+        page.wait_for_function("() => window.__milestones.first_chart && window.__milestones.first_chart.painted")
+        in_page = page.evaluate("() => window.__milestones")
+        for name, _ in LATE_VISITOR_MILESTONES:  # painted, as the page itself timed it
+            milestones[name] = round(in_page[name]["painted"], 2)
+        milestones["seen_by_playwright"] = polled
+        milestones["long_tasks_before_first_numbers"] = page.evaluate(LONG_TASKS_BEFORE, milestones["first_numbers"])
+        out["s"] = milestones["first_chart"]
         milestones["plotly_js_fetch"] = page.evaluate(PLOTLY_FETCH_TIMING)
         milestones["last_fetches"] = page.evaluate(SLOWEST_FETCHES)
         # when the server's messages came: the first one, and the one that completed the data of the first numbers
@@ -528,6 +596,12 @@ def main() -> int:
         "machines, so they get only the CPU the server leaves); the late visitor's stays at 0",
     )
     parser.add_argument(
+        "--server-cpus",
+        default=None,
+        help="pin the server(s) and their training workers to these CPUs (taskset list, e.g. 0), and every browser "
+        "to the others: the server gets its cores to itself, as it would with the visitors on their own machines",
+    )
+    parser.add_argument(
         "--balanced", action="store_true", help="behind the proxy: sessions split evenly (not by the cookie's luck)"
     )
     args = parser.parse_args()
@@ -538,6 +612,8 @@ def main() -> int:
     env = {"REALNVP_TRAINING_SLOTS": str(args.slots)} if args.slots else {}
     if args.processes is not None:
         env["REALNVP_TRAINING_PROCESSES"] = str(args.processes)
+    env["REALNVP_STEP_LOG"] = str(STEP_LOG)
+    STEP_LOG.unlink(missing_ok=True)
     cores = os.cpu_count() or 1
 
     peak_rss = [0]
@@ -553,7 +629,17 @@ def main() -> int:
         "training_processes": env.get("REALNVP_TRAINING_PROCESSES", os.environ.get("REALNVP_TRAINING_PROCESSES")),
     }
     nices = (0, args.room_nice) if args.client == "browser" and args.room_nice else (0,)
-    with serving(replicas, env) as (url, deployment, pids), chromiums(*nices) as browsers:
+    every_cpu = os.sched_getaffinity(0)
+    server_cpus = parse_cpus(args.server_cpus) if args.server_cpus else every_cpu
+    browser_cpus = (every_cpu - server_cpus) or every_cpu
+    if args.server_cpus:
+        report.update(server_cpus=sorted(server_cpus), browser_cpus=sorted(browser_cpus), cores=len(server_cpus))
+    os.sched_setaffinity(0, server_cpus)  # what the server(s) start from here inherit it, workers included
+    with (
+        serving(replicas, env) as (url, deployment, pids),
+        chromiums(*nices, cpus=",".join(map(str, sorted(browser_cpus))) if args.server_cpus else None) as browsers,
+    ):
+        os.sched_setaffinity(0, browser_cpus)  # the benchmark's own clients stay off the server's cores
         browser, room_browser = browsers[0], browsers[-1]
 
         def watch_memory():
@@ -677,10 +763,12 @@ def browser_room(browser, late_browser, url: str, sessions: int, seconds: float,
     for page in pages:
         wait_ready(page, timeout=120)
         page.wait_for_selector(".st-key-play button", timeout=120_000)
+    clicked = []  # when each session pressed Play: its steps/s counts from there to when its steps were read
     for page in pages:
         page.evaluate(COUNT_REDRAWS)
         page.locator(".st-key-play button").click()
-    t0 = time.perf_counter()
+        clicked.append(time.perf_counter())
+    t0, wall0 = time.perf_counter(), time.time()  # every session is playing from here
     cpu_before = cpu_by_group()
     late = None
     while time.perf_counter() - t0 < seconds:
@@ -689,10 +777,16 @@ def browser_room(browser, late_browser, url: str, sessions: int, seconds: float,
             if "error" in late:
                 errors.append(late["error"])
         time.sleep(1.0)
-    cpu = cpu_used(cpu_before, cpu_by_group(), time.perf_counter() - t0)
+    room_s = time.perf_counter() - t0
+    cpu = cpu_used(cpu_before, cpu_by_group(), room_s)
+    trained = server_steps(wall0, wall0 + room_s)
+    read = []  # every session's step count first, in one quick pass (the room trains on while it is read)
+    for page in pages:
+        read.append((number_in(page, "step-count") or 0, time.perf_counter()))
     rows = []
     for i, page in enumerate(pages):
-        steps = number_in(page, "step-count") or 0
+        steps, read_at = read[i]
+        elapsed = read_at - clicked[i]
         redraws = page.evaluate("() => window.__redraws")
         busiest = page.evaluate("() => Math.max(0, ...Object.values(window.__perChart))")  # ≈ page refreshes
         waiting = page.get_by_text("Waiting for a free training slot").count() > 0
@@ -703,21 +797,26 @@ def browser_room(browser, late_browser, url: str, sessions: int, seconds: float,
                 "session": i,
                 "replica": None,
                 "steps": steps,
-                "steps_per_s": round(steps / seconds, 1),
+                "seconds_played": round(elapsed, 1),
+                "steps_per_s": round(steps / elapsed, 1),
                 "chart_refreshes": redraws,
                 "frames": busiest,
-                "refreshes_per_s": round(busiest / seconds, 2),
+                "refreshes_per_s": round(busiest / elapsed, 2),
                 "waiting_at_end": waiting,
-                "meets_quality": steps / seconds >= args.min_steps and busiest / seconds >= args.min_refreshes,
+                "meets_quality": steps / elapsed >= args.min_steps and busiest / elapsed >= args.min_refreshes,
             }
         )
         pause = page.locator(".st-key-pause button")
         if pause.count():
-            pause.click(timeout=10_000)
+            with contextlib.suppress(Exception):  # a browser starved of CPU (--room-nice) may not click in time
+                pause.click(timeout=10_000)
         else:  # it stopped by itself (an error, or abandoned): say so instead of failing the whole report
             errors.append(f"session {i}: not playing at the end (no Pause button)")
             page.screenshot(path=str(ARTIFACTS / f"load-browser-session-{i}-end.png"), full_page=True)
     out = {"client": "browser", "rows": rows, "errors": errors, "cores_busy_by_group": cpu}
+    if trained:  # what the server trained while every session was playing, session by session
+        out["server_steps"] = sorted(trained.values())
+        out["server_total_steps_per_s"] = round(sum(trained.values()) / room_s, 1)
     if late:
         out.update(late_visitor_first_chart_s=late.get("s"), late_visitor_milestones_s=late.get("milestones"))
     return out
@@ -733,7 +832,7 @@ def print_report(report: dict, seconds: float) -> int:
             f"{r['session']:7d} {r['replica'] or '-':>16s} {r['steps']:7.0f} {r['steps_per_s']:8.1f} "
             f"{r['refreshes_per_s']:7.2f} {r['waiting_at_end']!s:>7s} {'yes' if r['meets_quality'] else 'no':>7s}"
         )
-    total = sum(r["steps"] for r in rows) / seconds
+    total = sum(r["steps_per_s"] for r in rows)  # each over its own time played (browser rows are read in turn)
     met = sum(r["meets_quality"] for r in rows)
     q = report["quality"]
     report.update(
@@ -762,6 +861,14 @@ def print_report(report: dict, seconds: float) -> int:
         f"quality (>= {q['min_steps_per_s']:g} steps/s and >= {q['min_refreshes_per_s']:g} refreshes/s each): "
         f"{met}/{len(rows)} sessions = {met / report['cores']:.2f} sessions per core"
     )
+    if "server_total_steps_per_s" in report:
+        server_total, trained = report["server_total_steps_per_s"], report["server_steps"]
+        alone = report.get("baseline_one_session_steps_per_s")
+        print(
+            f"counted on the server while all played: total {server_total:.0f} steps/s"
+            + (f" (ratio {server_total / max(alone, 1e-9):.2f} against one alone)" if alone else "")
+            + f"; {len(trained)} sessions trained, {trained[0]}–{trained[-1]} steps each"
+        )
     if late is not None:
         print(f"late visitor first chart: {late:.1f} s {report.get('late_visitor_milestones_s') or ''}")
         if report.get("late_light_client_first_run_s") is not None:

@@ -18,6 +18,8 @@ True
 
 from __future__ import annotations
 
+import json
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -27,6 +29,10 @@ from playground.serving.workers import TrainingPool
 from realnvp.training import Trainer
 
 __all__ = ["BackgroundTraining", "HandoverLock"]
+
+# benchmarks: append {"t": wall-clock time, "slot": ..., "step": ...} after every chunk, so a room's training can be
+# counted on the server, whatever its pages managed to show (bench/load.py sets it)
+STEP_LOG = os.environ.get("REALNVP_STEP_LOG")
 
 
 class HandoverLock:
@@ -201,6 +207,10 @@ class BackgroundTraining:
                     elif not remote_view and self.on_display is not None and now - last_display >= self.display_every_s:
                         self.on_display(self.trainer)
                         last_display = now
+                if STEP_LOG:
+                    with open(STEP_LOG, "a") as log:
+                        log.write(json.dumps({"t": time.time(), "slot": self.slot_id, "step": self.trainer.step_count}))
+                        log.write("\n")
                 self.lock.yield_to_waiters()  # let a waiting reader in; no sleep when nobody waits
                 if self.pace_s > 0:
                     self._stop.wait(max(0.0, self.pace_s - (time.monotonic() - chunk_started)))

@@ -144,9 +144,15 @@ def chromium():
 
 
 @contextlib.contextmanager
-def chromiums(*nice: int):
+def chromiums(*nice: int, cpus: str | None = None):
     """One Chromium per entry of ``nice``, each running at that scheduling priority (0: as this process; 19: only
-    what nothing else wants, e.g. a benchmark's room of browsers that would be on the visitors' own machines)."""
+    what nothing else wants, e.g. a benchmark's room of browsers that would be on the visitors' own machines).
+
+    Playwright starts each Chromium in a session of its own, which Linux schedules as a task group of its own
+    (``sched_autogroup``): there a process's own ``nice`` only ranks it against its own group, and every group gets an
+    equal share of the CPU. So the wrapper sets the group's nice too (``/proc/self/autogroup``), or 12 browsers
+    would be 12 groups against the server's one whatever their ``nice``. ``cpus`` (e.g. "1") keeps every browser on
+    those CPUs (``taskset``), away from a server pinned to the others."""
     import tempfile
 
     from playwright.sync_api import sync_playwright
@@ -156,9 +162,13 @@ def chromiums(*nice: int):
         try:
             for n in nice:
                 executable = CHROMIUM
-                if n:
+                if n or cpus:
                     executable = str(Path(folder) / f"chromium-nice-{n}")
-                    Path(executable).write_text(f'#!/bin/sh\nexec nice -n {int(n)} {CHROMIUM} "$@"\n')
+                    pin = f"taskset -c {cpus} " if cpus else ""
+                    Path(executable).write_text(
+                        f"#!/bin/sh\necho {int(n)} > /proc/self/autogroup 2>/dev/null\n"
+                        f'exec {pin}nice -n {int(n)} {CHROMIUM} "$@"\n'
+                    )
                     os.chmod(executable, 0o755)
                 browsers.append(p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS))
             yield browsers
