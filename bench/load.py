@@ -259,8 +259,7 @@ MILESTONE_OBSERVER = """
   const check = () => {
     for (const [name, selector] of wanted) {
       if (seen[name] || !document.querySelector(selector)) continue;
-      const inDom = performance.now();
-      seen[name] = { dom: inDom / 1000 };
+      seen[name] = {};  // in the DOM now; painted by the next animation frame
       requestAnimationFrame(() => { seen[name].painted = performance.now() / 1000; });
     }
   };
@@ -748,7 +747,7 @@ def main() -> int:
             report.update(browser_room(room_browser, browser, url, sessions, seconds, args))
             stop.set()
         report["server_peak_rss_mb"] = peak_rss[0] / 2**20
-    return print_report(report, seconds)
+    return print_report(report)
 
 
 def browser_room(browser, late_browser, url: str, sessions: int, seconds: float, args) -> dict:
@@ -822,7 +821,7 @@ def browser_room(browser, late_browser, url: str, sessions: int, seconds: float,
     return out
 
 
-def print_report(report: dict, seconds: float) -> int:
+def print_report(report: dict) -> int:
     rows = report["rows"]
     print(
         f"{'session':>7s} {'replica':>16s} {'steps':>7s} {'steps/s':>8s} {'refr/s':>7s} {'waiting':>7s} {'quality':>7s}"
