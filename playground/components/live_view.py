@@ -62,6 +62,8 @@ class LiveView:
         self.square_height, self.loss_height = square_height, loss_height  # the presenter view sizes its charts
         self.broadcast = None  # a playground.serving.broadcast.Broadcast: every drawn frame is published into it
         self.title = ""
+        self._was_playing = False
+        self._period: float | None = None  # the live fragment's redraw period while playing (set by live())
         self.prefix = prefix
         self.widget_prefix = widget_prefix
         self.on_settings = on_settings or (lambda settings: None)
@@ -255,7 +257,10 @@ class LiveView:
         self._was_playing = self.state.playing
         # paused with a follow link open: a slow heartbeat keeps the followers' "the run is on" fresh
         idle = BROADCAST_HEARTBEAT_S if self.broadcast is not None else None
-        fragment = st.fragment(run_every=self._refresh_period() if self._was_playing else idle)(self._frame)
+        self._period = self._refresh_period() if self._was_playing else None
+        if self._was_playing:
+            self.state.worker.pace_to_page(self._period)  # a slower page needs its charts' data less often
+        fragment = st.fragment(run_every=self._period if self._was_playing else idle)(self._frame)
         fragment()
 
     @staticmethod
@@ -270,6 +275,15 @@ class LiveView:
         if playing <= status["capacity"]:
             return FRAME_SECONDS
         return min(WAITING_FRAME_SECONDS * 2, 2 * FRAME_SECONDS * playing)
+
+    def _period_is_stale(self) -> bool:
+        """Whether the room changed enough since this page's timer was set (a factor of 1.5 either way) that its
+        redraw period should be set again (the first session to press Play in a room would otherwise keep
+        redrawing 5 times a second while 11 others wait, and the last ones slow after the room emptied)."""
+        if self._period is None:
+            return False
+        ratio = self._refresh_period() / self._period
+        return ratio >= 1.5 or ratio <= 1 / 1.5
 
     def _frame(self) -> None:
         started = time.perf_counter()
@@ -296,6 +310,8 @@ class LiveView:
             self._handle_training_error(err)
         if self._was_playing and not playing:
             st.rerun()  # training stopped by itself: a full rerun shows "paused" and stops the timer
+        if playing and self._period_is_stale():
+            st.rerun(scope="app")  # the room filled up or emptied: the timer's period is set by a full run only
         if state.trainer.lr != state.settings.lr:  # the guard lowered it: the slider and the URL must say so
             st.rerun(scope="app")  # the next full run adopts it before drawing the slider
         self._draw(state)

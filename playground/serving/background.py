@@ -133,6 +133,8 @@ class BackgroundTraining:
         # and on_view((step, bounds, xs, ys, log_p, samples)) adopts it (lock held) instead of on_display(trainer)
         self.view_request = view_request
         self.on_view = on_view
+        # the page's own redraw period, set by pace_to_page: views, held-out evaluations and a pool's chunks follow it
+        self._base = (self.display_every_s, self.eval_every_s, self.pool_budget_s)
         self.queue_position = 0  # 0: training (or stopped); n > 0: waiting, n - 1 sessions ahead
         self.error: BaseException | None = None
         self._stop = threading.Event()
@@ -155,9 +157,34 @@ class BackgroundTraining:
         """Tell the worker someone is still watching (call on every redraw)."""
         self._last_beat = time.monotonic()
 
+    def pace_to_page(self, refresh_s: float) -> None:
+        """The page redraws every ``refresh_s`` seconds: prepare what it draws about that often, no faster.
+
+        A page slowed down in a busy room (2 s between redraws) does not need a density grid every 0.15 s: with
+        ``refresh_s`` given, the view is computed every ``0.75 × refresh_s`` (never more often than the
+        ``display_every_s`` asked for at construction), the held-out NLL every ``refresh_s / 4`` (at least
+        ``eval_every_s``), and a pool's chunks last up to ``refresh_s / 8`` (at least ``pool_budget_s``, at most
+        0.25 s), so fewer state round trips. The time saved goes to training.
+
+        >>> from realnvp.flow import FlowConfig
+        >>> from realnvp.training import Trainer
+        >>> worker = BackgroundTraining(Trainer.for_dataset("moons", n_points=200, flow=FlowConfig(n_layers=2)))
+        >>> worker.pace_to_page(2.0); worker.display_every_s, worker.eval_every_s, worker.pool_budget_s
+        (1.5, 0.5, 0.25)
+        >>> worker.pace_to_page(0.1); worker.display_every_s, worker.eval_every_s, worker.pool_budget_s
+        (0.15, 0.2, 0.06)
+        """
+        display, evaluate, budget = self._base
+        refresh_s = max(0.0, float(refresh_s))
+        self.display_every_s = max(display, 0.75 * refresh_s)
+        self.eval_every_s = max(evaluate, refresh_s / 4)
+        self.pool_budget_s = min(max(budget, refresh_s / 8), max(budget, 0.25))
+
     def stop(self, timeout: float = 2.0) -> None:
         """Stop after the current chunk (returns once the worker has finished it) and release the slot."""
         self._stop.set()
+        if self.slots is not None:
+            self.slots.wake()  # a queued worker waiting for its turn sees the stop at once
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout)
         self.queue_position = 0
@@ -173,7 +200,7 @@ class BackgroundTraining:
                 if self.slots is not None:
                     self.queue_position = self.slots.request(self.slot_id)
                     if self.queue_position > 0:
-                        self._stop.wait(0.2)
+                        self.slots.wait_for_change(0.2)  # woken when a slot is handed on (or on stop)
                         continue
                 chunk_started = time.monotonic()
                 remote = self.pool is not None and self.pool.accepts(self.trainer)

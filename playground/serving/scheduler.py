@@ -40,10 +40,12 @@ class TrainingSlots:
         self.lease = float(lease)
         self._clock = clock
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)  # notified whenever the holders change
         self._holders: dict[str, tuple[float, float]] = {}  # id -> (granted at, last seen)
         self._waiting: OrderedDict[str, float] = OrderedDict()  # id -> last seen, in arrival order
 
     def _expire(self, now: float) -> None:
+        before = set(self._holders)
         for sid, (_, seen) in list(self._holders.items()):
             if now - seen > self.lease:
                 del self._holders[sid]
@@ -62,6 +64,8 @@ class TrainingSlots:
         while self._waiting and len(self._holders) < self.capacity:
             sid, _ = self._waiting.popitem(last=False)
             self._holders[sid] = (now, now)
+        if set(self._holders) != before:
+            self._changed.notify_all()  # a waiting session may train now: wake it rather than let it poll
 
     def request(self, session_id: str) -> int:
         """Ask to train now: 0 means "go ahead" (a slot is held); n > 0 is the place in the queue (1 = next)."""
@@ -76,6 +80,21 @@ class TrainingSlots:
             if session_id in self._holders:
                 return 0
             return list(self._waiting).index(session_id) + 1
+
+    def wait_for_change(self, timeout: float) -> None:
+        """Block until the holders change (a slot was handed on or given up) or ``timeout`` seconds pass.
+
+        A queued session waits here between its :meth:`request` calls, so the slot handed on to it is used at
+        once instead of at its next poll (up to a poll period of a core idle at every hand-over).
+        """
+        with self._changed:
+            self._expire(self._clock())
+            self._changed.wait(timeout)
+
+    def wake(self) -> None:
+        """Wake every session blocked in :meth:`wait_for_change` (one of them is stopping)."""
+        with self._changed:
+            self._changed.notify_all()
 
     def release(self, session_id: str) -> None:
         """Give up a slot or queue place (on Pause, Reset, or when a session ends)."""

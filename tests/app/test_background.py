@@ -111,3 +111,19 @@ def test_a_reader_gets_the_lock_promptly_while_the_worker_trains():
         worker.stop()
     # the worker hands the lock over after the chunk in progress: a reader never waits behind a run of chunks
     assert max(chunks_waited) <= 1, chunks_waited
+
+
+def test_a_slow_page_gets_its_view_prepared_less_often():
+    def views_in(seconds, refresh_s):
+        drawn = []
+        worker = BackgroundTraining(small(), display_every_s=0.05, on_display=lambda t: drawn.append(t.step_count))
+        if refresh_s is not None:
+            worker.pace_to_page(refresh_s)
+        worker.start()
+        time.sleep(seconds)
+        worker.stop()
+        return len(drawn)
+
+    fast, slow = views_in(1.2, None), views_in(1.2, 1.0)
+    assert fast >= 8  # every 0.05 s asked (slack for a busy machine)
+    assert 1 <= slow <= 3  # every 0.75 s, plus the one drawn on stopping

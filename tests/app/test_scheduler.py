@@ -86,3 +86,22 @@ def test_eight_threads_share_two_slots_and_all_get_turns():
 def test_capacity_must_be_positive():
     with pytest.raises(ValueError):
         TrainingSlots(capacity=0)
+
+
+def test_a_queued_session_is_woken_when_the_slot_is_handed_on():
+    slots = TrainingSlots(capacity=1, quantum=60, lease=5)
+    assert slots.request("a") == 0 and slots.request("b") == 1
+    woke = []
+
+    def queued():
+        started = time.monotonic()
+        slots.wait_for_change(5.0)
+        woke.append((time.monotonic() - started, slots.request("b")))
+
+    thread = threading.Thread(target=queued)
+    thread.start()
+    time.sleep(0.1)
+    slots.release("a")
+    thread.join(5.0)
+    assert woke and woke[0][1] == 0  # b holds the slot now
+    assert woke[0][0] < 1.0  # woken by the hand-over, not by the 5-s timeout
