@@ -9,6 +9,7 @@ name would shadow the app's package ``playground``.)
 
 import streamlit as st
 
+from playground.components.first_paint import painted_once
 from playground.components.keyboard import LEGEND, keyboard_shortcuts
 from playground.components.live_view import BIG_FONT_CSS, LiveView
 from playground.components.shell import ensure_app_shell
@@ -134,8 +135,8 @@ if talk:
     view.live()
 else:
     controls, main = st.columns([1, 3.2], gap="medium")
-    with controls:
-        view.controls()
+    with controls:  # on a first visit, a placeholder until the browser has painted the numbers and the charts
+        draw_controls = painted_once("pg-controls", after=".realnvp-live-chart canvas, .realnvp-live-chart .main-svg")
     with main:
         scene_bar()
         view.transport()
@@ -152,3 +153,6 @@ else:
         view.broadcast, view.title = broadcast, cursor.scene.title
         with charts:
             view.live()
+    if draw_controls:  # drawn after the charts: a new visitor's browser has less to lay out before they are shown
+        with controls:
+            view.controls()

@@ -56,8 +56,16 @@ function loadStreamlitPlotly(moduleName, delayMs) {
       poll();
     }), (err) => { console.error('could not load plotly.js', err); return null; });
   }
-  // after the next paint: a frame, then a task (or later, for the preloader)
-  requestAnimationFrame(() => setTimeout(() => box.start(), delayMs || 0));
+  // After the next paint (a frame, then a task, or ``delayMs`` later for the preloader), and, if a part of the page
+  // is held back to its second run (playground/components/first_paint.py: the Playground's controls), once it has
+  // arrived and had 0.6 s to lay out (sliders measure themselves a frame or two after they mount), or after 4 s:
+  // evaluating plotly.js first would keep the controls off screen for seconds.
+  const heldBack = () => document.querySelector('[class*="st-key-realnvp-deferred-"]');
+  const whenShown = (since, waited) => {
+    if (heldBack() && performance.now() - since < 4000) return setTimeout(() => whenShown(since, true), 100);
+    return waited ? setTimeout(() => requestAnimationFrame(() => setTimeout(() => box.start(), 0)), 600) : box.start();
+  };
+  requestAnimationFrame(() => setTimeout(() => whenShown(performance.now(), false), delayMs || 0));
   return box.promise;
 }
 

@@ -183,10 +183,11 @@ def wait_ready(page, timeout: float = 60.0) -> None:
     page.wait_for_selector("[data-testid=stMain] [data-testid=stVerticalBlock]", timeout=timeout * 1000)
     deadline = time.time() + timeout
     while time.time() < deadline:
-        if page.locator("[data-testid=stStatusWidget]").count() == 0:
+        # a first visit's controls arrive in a second run, started once the page has painted (first_paint.py)
+        if page.locator("[data-testid=stStatusWidget], [class*=st-key-realnvp-deferred-]").count() == 0:
             return
         time.sleep(0.1)
-    raise TimeoutError("the app kept running its script")
+    raise TimeoutError("the app kept running its script (or never drew the part it held back)")
 
 
 def number_in(page, key: str) -> float | None:

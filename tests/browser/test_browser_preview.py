@@ -11,7 +11,14 @@ import time
 
 import pytest
 
-from tests.browser.harness import ARTIFACTS, assert_no_exception, chromium, require_browser, streamlit_server
+from tests.browser.harness import (
+    ARTIFACTS,
+    assert_no_exception,
+    chromium,
+    require_browser,
+    streamlit_server,
+    wait_ready,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -71,3 +78,61 @@ def test_charts_show_a_preview_until_plotly_arrives():
         assert page.locator("[data-testid=stPlotlyChart]").count() == 0, "fell back to st.plotly_chart"
         assert_no_exception(page)
         page.screenshot(path=str(ARTIFACTS / "preview-after-plotly.png"), full_page=True)
+
+
+# When each part of a first visit first appears, in the page's own clock (performance.now, as resource timing).
+FIRST_VISIT_OBSERVER = """
+(() => {
+  const seen = window.__firstSeen = {};
+  const wanted = {
+    numbers: '.st-key-step-count [data-testid=stMetricValue]',
+    chart: '.realnvp-live-chart canvas, .realnvp-live-chart .main-svg',  // its preview or Plotly's own chart
+    placeholder: '[class*=st-key-realnvp-deferred-]',
+    slider: '[data-testid=stSlider]',
+  };
+  new MutationObserver(() => {
+    for (const [name, selector] of Object.entries(wanted)) {
+      if (seen[name] === undefined && document.querySelector(selector)) {
+        seen[name] = performance.now();
+        if (name === 'numbers') seen.slidersWithTheNumbers = document.querySelectorAll(wanted.slider).length;
+      }
+    }
+  }).observe(document, { childList: true, subtree: true });
+})();
+"""
+
+
+def test_a_first_visit_paints_the_charts_before_the_controls_and_plotly_after_them():
+    """The first run holds the ~25 controls back (first_paint.py); the page asks for them once it has painted, and
+    plotly.js is evaluated only after they are on screen, so neither of the two heavy parts delays the other."""
+    require_browser()
+    with streamlit_server() as (url, _proc), chromium() as browser:
+        warm_up = browser.new_context().new_page()  # a fresh server's first run imports torch: seconds, not the test
+        warm_up.goto(url)
+        wait_ready(warm_up)
+        warm_up.context.close()
+        page = browser.new_context(viewport={"width": 1600, "height": 1000}).new_page()
+        page.add_init_script(FIRST_VISIT_OBSERVER)
+        page.goto(url)
+        page.wait_for_selector("[data-testid=stSlider]", timeout=60_000)
+        page.wait_for_selector(".realnvp-live-chart.js-plotly-plot", timeout=60_000)
+        seen = page.evaluate("() => window.__firstSeen")
+        plotly_asked = page.evaluate(
+            "() => (performance.getEntriesByType('resource').find((e) => e.name.includes('PlotlyChart')) || {})"
+            ".startTime"
+        )
+        assert {"numbers", "chart", "placeholder", "slider"} <= set(seen), seen
+        assert seen["slidersWithTheNumbers"] == 0, f"the controls came with the first numbers: {seen}"
+        assert seen["placeholder"] <= seen["numbers"] < seen["slider"], seen
+        assert seen["chart"] < seen["slider"], seen
+        assert plotly_asked is not None and plotly_asked > seen["slider"], (
+            f"plotly.js was fetched at {plotly_asked} ms, before the controls appeared: {seen}"
+        )
+        page.wait_for_selector("[class*=st-key-realnvp-deferred-]", state="detached", timeout=10_000)
+        for label in ("Coupling layers", "Learning rate", "Noise"):
+            assert page.get_by_text(label, exact=True).count() >= 1, f"no {label!r} control"
+        page.get_by_role("button", name="Step").first.click()  # any later run keeps drawing them
+        page.wait_for_timeout(1500)
+        assert page.locator("[data-testid=stSlider]").count() >= 3
+        assert page.locator("[class*=st-key-realnvp-deferred-]").count() == 0
+        assert_no_exception(page)
