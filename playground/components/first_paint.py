@@ -46,7 +46,7 @@ def painted_once(key: str, after: str | None = None, placeholder: str = "Loading
     it shows ``placeholder`` and reruns the page as soon as the browser has painted the element matching the CSS
     selector ``after`` (the charts, say; call this before drawing them, so the placeholder arrives first)."""
     seen = f"{key}-first-run-done"
-    if st.session_state.get(seen) or not st.context.headers:
+    if st.session_state.get(seen) or not getattr(st.context, "headers", None):
         st.session_state[seen] = True
         return True
     st.session_state[seen] = True  # whatever reruns next draws it, the beacon's run or the visitor's first click

@@ -18,7 +18,7 @@ APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
 
 def run_with_cookies(monkeypatch, cookies: dict) -> AppTest:
-    monkeypatch.setattr(streamlit, "context", SimpleNamespace(cookies=cookies))
+    monkeypatch.setattr(streamlit, "context", SimpleNamespace(cookies=cookies, headers={}))
     at = AppTest.from_file(APP, default_timeout=120)
     at.run()
     assert not at.exception, [e.value for e in at.exception]
