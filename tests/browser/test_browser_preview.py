@@ -56,6 +56,10 @@ def test_charts_show_a_preview_until_plotly_arrives():
                 break
             page.wait_for_timeout(100)
         assert previews and len(previews) == 3 and all(previews), f"no preview on every chart: {previews}"
+        # plotly.js is asked for once the controls are on screen (they come one run after the first paint)
+        deadline = time.perf_counter() + 20
+        while not held and time.perf_counter() < deadline:
+            page.wait_for_timeout(100)
         assert held, "the page never asked for plotly.js"
         assert page.locator(".js-plotly-plot").count() == 0, "Plotly drew although plotly.js was held back"
         page.screenshot(path=str(ARTIFACTS / "preview-before-plotly.png"), full_page=True)
