@@ -123,10 +123,13 @@ def script_tools() -> None:
         )
 
 
+FIRST_CHART = ".realnvp-live-chart canvas, .realnvp-live-chart .main-svg"
 if talk:
     with st.sidebar:
         st.markdown(f"**Keys:** {LEGEND}")
-        view.controls()
+        controls = st.container()
+        with controls:  # as below: on a first visit, the charts are painted before the controls are drawn
+            draw_controls = painted_once("pg-controls", after=FIRST_CHART)
         script_tools()
         broadcast = follow_panel()
     scene_bar()
@@ -136,7 +139,7 @@ if talk:
 else:
     controls, main = st.columns([1, 3.2], gap="medium")
     with controls:  # on a first visit, a placeholder until the browser has painted the numbers and the charts
-        draw_controls = painted_once("pg-controls", after=".realnvp-live-chart canvas, .realnvp-live-chart .main-svg")
+        draw_controls = painted_once("pg-controls", after=FIRST_CHART)
     with main:
         scene_bar()
         view.transport()
@@ -153,6 +156,6 @@ else:
         view.broadcast, view.title = broadcast, cursor.scene.title
         with charts:
             view.live()
-    if draw_controls:  # drawn after the charts: a new visitor's browser has less to lay out before they are shown
-        with controls:
-            view.controls()
+if draw_controls:  # drawn after the charts: a new visitor's browser has less to lay out before they are shown
+    with controls:
+        view.controls()

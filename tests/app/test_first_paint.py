@@ -44,3 +44,18 @@ def test_without_a_browser_the_controls_come_in_the_first_run():
     assert not at.exception, [e.value for e in at.exception]
     assert controls_drawn(at)
     assert not beacons(at)
+
+
+def test_the_presenter_view_holds_its_sidebar_controls_back_the_same_way(monkeypatch):
+    monkeypatch.setattr(streamlit, "context", SimpleNamespace(cookies={}, headers={"Host": "127.0.0.1"}))
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["talk"] = "1"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not controls_drawn(at)
+    assert any("Loading the controls" in c.value for c in at.sidebar.caption)
+    assert len(beacons(at)) == 1
+    assert at.metric, "the first run drew no numbers"
+    at.run()
+    assert any(s.key == "pg-layers" for s in at.sidebar.slider), "the presenter's controls are not in the sidebar"
+    assert not beacons(at)
