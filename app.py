@@ -9,12 +9,14 @@ import streamlit as st
 
 st.set_page_config(page_title="RealNVP Playground", page_icon=":material/cyclone:", layout="wide")
 
+from playground.components.layout import NARROW_SCREEN_CSS  # noqa: E402
 from playground.components.live_chart import preload_plotly  # noqa: E402
 from playground.components.talk import talk_mode  # noqa: E402
 from playground.serving.runtime import configure_process, device_picker, run_page_safely  # noqa: E402
 
 with st.sidebar:
     preload_plotly()  # the first element of every page: plotly.js loads while the rest of the page is built
+    st.html(NARROW_SCREEN_CSS)  # phones: rows fold into grids, the Playground's controls go under its charts
 configure_process()
 
 HERE = Path(__file__).parent

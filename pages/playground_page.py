@@ -11,6 +11,7 @@ import streamlit as st
 
 from playground.components.first_paint import painted_once
 from playground.components.keyboard import LEGEND, keyboard_shortcuts
+from playground.components.layout import arrows_row, side_by_side
 from playground.components.live_view import BIG_FONT_CSS, LiveView
 from playground.components.shell import ensure_app_shell
 from playground.components.talk import follow_panel, follower_view
@@ -80,7 +81,7 @@ if st.session_state.pop("open-layers-for-scene", False):
 
 
 def scene_bar() -> None:
-    c1, c2, c3 = st.columns([1, 10, 1], vertical_alignment="center")
+    c1, c2, c3 = arrows_row("scenes").columns([1, 10, 1], vertical_alignment="center")
     c1.button("◀", key="scene-prev", on_click=go_to_scene, args=(-1,), help="Previous scene (←)", width="stretch")
     c3.button("▶", key="scene-next", on_click=go_to_scene, args=(+1,), help="Next scene (→)", width="stretch")
     with c2.container(key="scene-caption"):
@@ -137,7 +138,7 @@ if talk:
     view.broadcast, view.title = broadcast, cursor.scene.title
     view.live()
 else:
-    controls, main = st.columns([1, 3.2], gap="medium")
+    controls, main = side_by_side().columns([1, 3.2], gap="medium")  # on a phone: the charts first
     with controls:  # on a first visit, a placeholder until the browser has painted the numbers and the charts
         draw_controls = painted_once("pg-controls", after=FIRST_CHART)
     with main:

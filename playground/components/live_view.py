@@ -16,6 +16,7 @@ from dataclasses import fields, replace
 import streamlit as st
 import torch
 
+from playground.components.layout import folding_row
 from playground.components.live_chart import live_chart
 from playground.components.transport import notice_slot, queue_notice, transport_row
 from playground.plots import live as plots
@@ -341,7 +342,7 @@ class LiveView:
             stale = state.figures is None or state.figures_step != drawn_as
             if stale:
                 curves = (list(h.steps), list(h.train_nll), list(h.eval_steps), list(h.heldout_nll))
-        m = st.columns(4)
+        m = folding_row(self.key("numbers")).columns(4)
         with m[0].container(key=self.key("step-count")):
             st.metric("Step", f"{step:,}")
         with m[1].container(key=self.key("heldout-nll")):

@@ -10,6 +10,8 @@ from collections.abc import Callable
 
 import streamlit as st
 
+from playground.components.layout import folding_row
+
 __all__ = ["notice_slot", "queue_notice", "transport_row"]
 
 
@@ -46,7 +48,7 @@ def transport_row(
     status_width: float = 2,
 ) -> None:
     """Draw the four transport buttons and the playing/paused label, Play highlighted while paused."""
-    buttons = st.columns([1, 1, 1, 1, status_width])
+    buttons = folding_row(f"{prefix}transport").columns([1, 1, 1, 1, status_width])
     buttons[0].button(
         "Play",
         key=f"{prefix}play",

@@ -66,7 +66,9 @@ def layout_spec(title: str, uirevision: str, height: int = 420, **extra) -> dict
         height=height,
         margin=dict(l=56, r=16, t=56, b=44),
         uirevision=uirevision,
-        legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0),
+        # inside the plot's top-right corner, where a falling curve leaves room: above the plot it ran into the
+        # title on a phone-wide chart
+        legend=dict(orientation="h", yanchor="top", y=1.0, xanchor="right", x=1.0, bgcolor="rgba(255,255,255,0.8)"),
         plot_bgcolor="white",
         paper_bgcolor="white",
         **extra,
