@@ -17,6 +17,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from playground.components.layout import folding_row
 from playground.components.live_chart import live_chart
 from playground.components.transport import notice_slot, queue_notice, transport_row
 from playground.plots.images import bpd_spec, image_grid
@@ -129,7 +130,7 @@ class ImageLiveView:
             curves = (list(h.steps), list(h.train_bpd), list(h.eval_steps), list(h.val_bpd))
             display = s.current_display()
             height = t.config.height
-        m = st.columns(5)
+        m = folding_row("img-live-numbers").columns(5)
         with m[0].container(key="img-live-step-count"):
             st.metric("Step", f"{step:,}")
         with m[1].container(key="img-live-val"):

@@ -14,6 +14,7 @@ from dataclasses import replace
 
 import streamlit as st
 
+from playground.components.layout import folding_row
 from playground.components.live_chart import live_chart
 from playground.components.transport import notice_slot, queue_notice, transport_row
 from playground.plots import race as plots
@@ -217,7 +218,7 @@ class RaceView:
         for i, (column, r) in enumerate(zip(columns, results, strict=True)):
             with column:
                 st.markdown(f"**{r.label}**")
-                m = st.columns(3)
+                m = folding_row(f"race-numbers-{i}").columns(3)
                 with m[0].container(key=f"race-steps-{i}"):
                     st.metric("Step", f"{r.steps:,}")
                 with m[1].container(key=f"race-nll-{i}"):

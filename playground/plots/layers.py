@@ -242,6 +242,11 @@ def build_animation_figure(
     fig = go.Figure(data=first)
     fig.frames = frames
     menus, sliders = [], []
+    # under the plot: the Play/Pause row, then the layer slider across the whole width (beside the buttons it ran
+    # into them on a phone-wide plot); the extra 48 px go to the figure, so the plot keeps its size
+    top_px = 104 if two_way else 56
+    height += 48
+    slider_y = -0.07 - 44 / (height - top_px - 168)
     for i, part in enumerate(parts):
         menus.append(
             dict(
@@ -265,9 +270,9 @@ def build_animation_figure(
             dict(
                 active=0,
                 visible=i == 0,
-                x=0.28,
-                len=0.68,
-                y=-0.07,
+                x=0.02,
+                len=0.92,  # room for the last label ("latent z") inside the figure
+                y=slider_y,
                 yanchor="top",
                 pad=dict(t=8),
                 currentvalue=dict(prefix="after layer: ", font=dict(size=16, color=TEXT_COLOR)),
@@ -301,7 +306,7 @@ def build_animation_figure(
     _square(fig, tuple(first_window), showgrid=False)
     _layout(fig, title(anim, 0), uirevision, height=height)
     fig.update_layout(
-        margin=dict(l=10, r=10, t=104 if two_way else 56, b=120),
+        margin=dict(l=10, r=10, t=top_px, b=168),
         title=dict(yref="container", y=0.985, yanchor="top"),
     )
     return fig
