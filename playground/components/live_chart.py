@@ -31,7 +31,11 @@ _HTML = '<div class="realnvp-live-chart"></div>'
 # layout/paint containment: a redraw inside one chart does not make the browser lay out the rest of the page
 _CSS = ".realnvp-live-chart { width: 100%; contain: layout paint; } .realnvp-preview { display: block; }"
 _JS = """
-const CONFIG = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ['lasso2d', 'select2d'] };
+// a touch screen without hover (a phone) shows the mode bar all the time, over the chart's title: none there
+const NO_HOVER = typeof window.matchMedia === 'function' && window.matchMedia('(hover: none)').matches;
+const CONFIG = {
+  displaylogo: false, responsive: true, modeBarButtonsToRemove: ['lasso2d', 'select2d'], ...(NO_HOVER ? { displayModeBar: false } : {}),
+};
 
 function loadStreamlitPlotly(moduleName, delayMs) {
   // Streamlit's frontend ships plotly.js in a lazily loaded chunk that sets window.Plotly; load it (once per page,

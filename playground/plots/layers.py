@@ -137,7 +137,8 @@ def _union_bounds(bounds: tuple[float, float, float, float], half: float) -> tup
 
 
 # -- 1. the animation ------------------------------------------------------------------------------------------------
-DIRECTION_LABELS = {"forward": "data → latent (density)", "inverse": "latent → data (sampling)"}
+# on two lines: side by side on one line they were wider than a phone's plot (the second was cut off)
+DIRECTION_LABELS = {"forward": "data → latent<br>(density)", "inverse": "latent → data<br>(sampling)"}
 SHORT_DIRECTION = {"forward": "data → latent", "inverse": "latent → data"}
 
 
@@ -244,8 +245,8 @@ def build_animation_figure(
     menus, sliders = [], []
     # under the plot: the Play/Pause row, then the layer slider across the whole width (beside the buttons it ran
     # into them on a phone-wide plot); the extra 48 px go to the figure, so the plot keeps its size
-    top_px = 104 if two_way else 56
-    height += 48
+    top_px = 128 if two_way else 56  # the title, then the two-line direction buttons
+    height += 48 + (top_px - 104 if two_way else 0)
     slider_y = -0.07 - 44 / (height - top_px - 168)
     for i, part in enumerate(parts):
         menus.append(

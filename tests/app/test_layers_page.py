@@ -88,8 +88,8 @@ def test_page_opened_fresh_shows_a_shipped_flow_without_training(monkeypatch):
     names = [f["name"] for f in spec["frames"]]
     assert names[0] == "forward:0" and "inverse:0" in names and len(names) == 2 * (8 * 5 + 1)
     assert [b["label"] for b in spec["layout"]["updatemenus"][2]["buttons"]] == [
-        "data → latent (density)",
-        "latent → data (sampling)",
+        "data → latent<br>(density)",
+        "latent → data<br>(sampling)",
     ]
 
     # another layer, another point, another shipped flow: still consistent, still no training
