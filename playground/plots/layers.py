@@ -172,7 +172,7 @@ def build_animation_figure(
     (5, ['scattergl', 'scattergl', 'scattergl'], True)
     >>> both = build_animation_figure(animation_frames(flow, x, n_between=1), other=animation_frames(flow, x, "inverse", 1))
     >>> len(both.frames), both.frames[5].name, [b.label for b in both.layout.updatemenus[2].buttons]
-    (10, 'inverse:0', ['data → latent (density)', 'latent → data (sampling)'])
+    (10, 'inverse:0', ['data → latent<br>(density)', 'latent → data<br>(sampling)'])
     """
     parts = [anim] if other is None else [anim, other]
     two_way = other is not None
