@@ -45,6 +45,9 @@ NARROW_SCREEN_CSS = f"""<style>
     min-width: calc(50% - 0.5rem) !important;
   }}
 }}
+@media (hover: none) {{  /* a phone: Plotly shows its mode bar all the time there, over the chart's title */
+  [data-testid="stPlotlyChart"] .modebar-container {{ display: none !important; }}
+}}
 </style>"""
 
 

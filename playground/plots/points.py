@@ -24,6 +24,10 @@ HEIGHT = 460
 DATA_COLOR = "rgba(70, 70, 70, 0.55)"
 SAMPLE_COLOR = "rgba(230, 85, 13, 0.6)"
 FONT = dict(size=15)
+# the legend on a line of its own between the title and the plot, from the left: on the title's line (right-aligned)
+# it ran into a long title on a phone-wide chart
+LEGEND_UNDER_TITLE = dict(orientation="h", yanchor="bottom", y=1.01, xanchor="left", x=0.0)
+LEGEND_UNDER_TITLE_TOP = 84
 
 
 def _layout(fig: go.Figure, window: Window | None, names: Sequence[str], title: str, uirevision: str) -> go.Figure:
@@ -32,15 +36,15 @@ def _layout(fig: go.Figure, window: Window | None, names: Sequence[str], title: 
     if window is not None:
         xaxis["range"], yaxis["range"] = list(window.x), list(window.y)
     fig.update_layout(
-        title=dict(text=title, x=0.02, font=dict(size=17)),
+        title=dict(text=title, x=0.02, font=dict(size=17), yref="container", y=0.985, yanchor="top"),
         font=FONT,
         height=HEIGHT,
-        margin=dict(l=70, r=20, t=60, b=60),
+        margin=dict(l=70, r=20, t=LEGEND_UNDER_TITLE_TOP, b=60),
         xaxis=xaxis,
         yaxis=yaxis,
         plot_bgcolor="white",
         uirevision=uirevision,
-        legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0),
+        legend=LEGEND_UNDER_TITLE,
     )
     return fig
 
@@ -172,14 +176,21 @@ def history_figure(
     if gaussian_nll is not None and np.isfinite(gaussian_nll):
         finite.append(gaussian_nll)
     fig.update_layout(
-        title=dict(text="Negative log-likelihood (nats) while fitting", x=0.02, font=dict(size=17)),
+        title=dict(
+            text="Negative log-likelihood (nats) while fitting",
+            x=0.02,
+            font=dict(size=17),
+            yref="container",
+            y=0.985,
+            yanchor="top",
+        ),
         font=FONT,
         height=360,
-        margin=dict(l=70, r=20, t=60, b=50),
+        margin=dict(l=70, r=20, t=LEGEND_UNDER_TITLE_TOP, b=50),
         xaxis=dict(title=dict(text="step")),
         yaxis=dict(title=dict(text="NLL (nats)")),
         plot_bgcolor="white",
-        legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0),
+        legend=LEGEND_UNDER_TITLE,
     )
     if finite:  # the early steps' huge losses should not flatten the interesting part
         lo, hi = min(finite), max(finite)
