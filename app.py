@@ -21,7 +21,7 @@ configure_process()
 
 HERE = Path(__file__).parent
 PAGES = [  # (script, title, icon, url path); the first is the landing page
-    ("pages/playground_page.py", "Playground", ":material/tune:", "playground"),
+    ("pages/playground_page.py", "Playground", ":material/tune:", "start"),  # served at "/"; "start" is unused
     ("pages/layers.py", "Layer by layer", ":material/layers:", "layers"),
     ("pages/points.py", "Your own points", ":material/scatter_plot:", "points"),
     ("pages/race.py", "Race", ":material/sports_score:", "race"),
@@ -33,6 +33,8 @@ pages = [
     for i, (script, title, icon, url) in enumerate(PAGES)
     if (HERE / script).exists()
 ]
+# the landing page lives at "/", so a typed or shared /playground was "Page not found": the same page there too
+pages.append(st.Page(PAGES[0][0], title=PAGES[0][1], icon=PAGES[0][2], url_path="playground", visibility="hidden"))
 page = st.navigation(pages)
 
 # Training runs only while its page is on screen: leaving a page pauses its model (kept in the session).

@@ -1,5 +1,6 @@
 """Real browser: the Playground on a phone (390×844) shows Play and a chart on its first screen, the controls under
-the charts and the transport buttons two per line; on a 1920×1080 screen the controls stay beside the charts.
+the charts and the transport buttons two per line; /playground opens it too; on a 1920×1080 screen the controls
+stay beside the charts.
 Screenshots go to tests/artifacts/."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from tests.browser.harness import (
     ARTIFACTS,
     assert_no_exception,
     chromium,
+    number_in,
     require_browser,
     streamlit_server,
     wait_ready,
@@ -64,6 +66,21 @@ def test_a_phone_gets_play_and_a_chart_first_and_a_projector_keeps_the_controls_
         assert phone["reset"]["top"] > phone["play"]["bottom"], "four buttons squeezed into one phone line"
         assert abs(phone["scene_back"]["top"] - phone["scene_next"]["top"]) < 2, "the scene arrows left their line"
         assert phone["scroll_width"] <= phone["main_width"] + 1, "the phone page scrolls sideways"
+
+        # the landing page lives at "/"; a typed or shared /playground opens it too, with the URL's settings
+        page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+        page.goto(f"{url}/playground?layers=4")
+        wait_ready(page, timeout=120)
+        page.wait_for_selector(".st-key-pg-layers", timeout=60_000)
+        assert page.get_by_text("Page not found").count() == 0, "/playground is not a page"
+        shown = None
+        for _ in range(100):  # the slider may be redrawn once more (the first paint's second run)
+            shown = number_in(page, "pg-layers")
+            if shown == 4:
+                break
+            page.wait_for_timeout(100)
+        assert "layers=4" in page.url and shown == 4, f"/playground?layers=4 shows {shown} layers at {page.url}"
+        page.context.close()
 
         wide = boxes_at(browser, url, 1920, 1080, "1920x1080")
         assert wide["slider"]["right"] <= wide["chart"]["left"], "the controls are not beside the charts"
