@@ -245,9 +245,10 @@ def build_animation_figure(
     menus, sliders = [], []
     # under the plot: the Play/Pause row, then the layer slider across the whole width (beside the buttons it ran
     # into them on a phone-wide plot); the extra 48 px go to the figure, so the plot keeps its size
-    top_px = 128 if two_way else 56  # the title, then the two-line direction buttons
-    height += 48 + (top_px - 104 if two_way else 0)
-    slider_y = -0.07 - 44 / (height - top_px - 168)
+    top_px = 128 if two_way else 56  # the title, then the two-line direction buttons (their second line: 24 px)
+    bottom_px = 168  # the Play/Pause row (48 px), then the slider
+    height += 48 + (24 if two_way else 0)
+    slider_y = -0.07 - 44 / (height - top_px - bottom_px)
     for i, part in enumerate(parts):
         menus.append(
             dict(
@@ -307,7 +308,7 @@ def build_animation_figure(
     _square(fig, tuple(first_window), showgrid=False)
     _layout(fig, title(anim, 0), uirevision, height=height)
     fig.update_layout(
-        margin=dict(l=10, r=10, t=top_px, b=168),
+        margin=dict(l=10, r=10, t=top_px, b=bottom_px),
         title=dict(yref="container", y=0.985, yanchor="top"),
     )
     return fig

@@ -30,13 +30,18 @@ LEGEND_UNDER_TITLE = dict(orientation="h", yanchor="bottom", y=1.01, xanchor="le
 LEGEND_UNDER_TITLE_TOP = 84
 
 
+def _title_on_top(text: str) -> dict:
+    """A chart title at the top of the figure, over the legend's own line (``LEGEND_UNDER_TITLE``)."""
+    return dict(text=text, x=0.02, font=dict(size=17), yref="container", y=0.985, yanchor="top")
+
+
 def _layout(fig: go.Figure, window: Window | None, names: Sequence[str], title: str, uirevision: str) -> go.Figure:
     axis = dict(showgrid=False, zeroline=False, ticks="outside", linecolor="#bbb")
     xaxis, yaxis = dict(axis, title=dict(text=names[0])), dict(axis, title=dict(text=names[1]))
     if window is not None:
         xaxis["range"], yaxis["range"] = list(window.x), list(window.y)
     fig.update_layout(
-        title=dict(text=title, x=0.02, font=dict(size=17), yref="container", y=0.985, yanchor="top"),
+        title=_title_on_top(title),
         font=FONT,
         height=HEIGHT,
         margin=dict(l=70, r=20, t=LEGEND_UNDER_TITLE_TOP, b=60),
@@ -176,14 +181,7 @@ def history_figure(
     if gaussian_nll is not None and np.isfinite(gaussian_nll):
         finite.append(gaussian_nll)
     fig.update_layout(
-        title=dict(
-            text="Negative log-likelihood (nats) while fitting",
-            x=0.02,
-            font=dict(size=17),
-            yref="container",
-            y=0.985,
-            yanchor="top",
-        ),
+        title=_title_on_top("Negative log-likelihood (nats) while fitting"),
         font=FONT,
         height=360,
         margin=dict(l=70, r=20, t=LEGEND_UNDER_TITLE_TOP, b=50),
